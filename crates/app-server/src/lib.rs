@@ -1,0 +1,1 @@
+//! Fly token stack (filled by the token-stack issue).

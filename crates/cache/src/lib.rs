@@ -1,0 +1,1 @@
+//! ETS-like table and owner (filled by the cache issue).

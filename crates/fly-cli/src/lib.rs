@@ -1,0 +1,1 @@
+//! Real-world adapters (filled by the fly-cli issue).

@@ -1,0 +1,1 @@
+//! Unique-key registry (filled by the registry issue).

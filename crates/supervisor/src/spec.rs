@@ -1,0 +1,253 @@
+//! Child specifications: what to start and how to treat its exits.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{ExitReason, ShutdownSignal, SupervisorRef};
+
+/// When a child is restarted (OTP's `restart` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum RestartType {
+    /// Always restarted, whatever the exit reason.
+    #[default]
+    Permanent,
+    /// Restarted only after an abnormal exit (not after `Normal`/`Shutdown`).
+    Transient,
+    /// Never restarted; removed from the supervisor when it exits.
+    Temporary,
+}
+
+impl RestartType {
+    /// Whether an exit with `reason` calls for a restart.
+    pub fn restarts_after(self, reason: &ExitReason) -> bool {
+        match self {
+            RestartType::Permanent => true,
+            RestartType::Transient => !reason.is_normal(),
+            RestartType::Temporary => false,
+        }
+    }
+}
+
+/// How a child is stopped (OTP's `shutdown` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shutdown {
+    /// Abort at once (`brutal_kill`); the exit reason is `Killed`.
+    BrutalKill,
+    /// Fire the [`ShutdownSignal`], abort if the child is still running when
+    /// the duration has passed.
+    Timeout(Duration),
+    /// Fire the signal and wait for as long as it takes (the default for a
+    /// child that is itself a supervisor).
+    Infinity,
+}
+
+impl Default for Shutdown {
+    /// OTP's worker default: 5 seconds.
+    fn default() -> Self {
+        Shutdown::Timeout(Duration::from_secs(5))
+    }
+}
+
+/// Whether a child is a worker or a supervisor (OTP's `type` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ChildKind {
+    /// A plain worker.
+    #[default]
+    Worker,
+    /// A supervisor; its default shutdown is [`Shutdown::Infinity`].
+    Supervisor,
+}
+
+/// A child's start failed; the message says why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StartError {
+    message: Arc<str>,
+}
+
+impl StartError {
+    /// A start error with this message.
+    pub fn new(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string().into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// What a child's task runs until it exits.
+pub type ChildFuture = Pin<Box<dyn Future<Output = ExitReason> + Send + 'static>>;
+
+/// A started child, not yet running: the future the supervisor spawns as the
+/// child's task, returned by a successful start.
+pub struct Child {
+    pub(crate) future: ChildFuture,
+    pub(crate) supervisor: Option<SupervisorRef>,
+}
+
+impl Child {
+    /// A child that runs `future` to its exit reason.
+    pub fn new<F, R>(future: F) -> Self
+    where
+        F: Future<Output = R> + Send + 'static,
+        R: Into<ExitReason>,
+    {
+        Self {
+            future: Box::pin(async move { future.await.into() }),
+            supervisor: None,
+        }
+    }
+
+    /// A child that is itself a supervisor, reachable through `handle` (from
+    /// [`ChildRef::supervisor`](crate::ChildRef::supervisor)).
+    pub fn supervisor(handle: SupervisorRef, future: ChildFuture) -> Self {
+        Self {
+            future,
+            supervisor: Some(handle),
+        }
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child").finish_non_exhaustive()
+    }
+}
+
+/// What a start function is given.
+#[derive(Clone, Debug)]
+pub struct ChildContext {
+    pub(crate) shutdown: ShutdownSignal,
+}
+
+impl ChildContext {
+    /// A context with a fresh signal (for starting a child by hand).
+    pub fn new(shutdown: ShutdownSignal) -> Self {
+        Self { shutdown }
+    }
+
+    /// The signal this incarnation's supervisor fires to stop it.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+}
+
+/// The future a start function returns.
+pub type StartFuture = Pin<Box<dyn Future<Output = Result<Child, StartError>> + Send + 'static>>;
+
+type StartFn = Arc<dyn Fn(ChildContext) -> StartFuture + Send + Sync + 'static>;
+
+/// How to start a child and how to treat it: id, reusable start factory,
+/// restart type, shutdown policy and kind.
+///
+/// The start function is called again after every restart, so it must build
+/// a fresh incarnation each time. It runs inside the supervisor (as OTP's
+/// `start_link` does): the supervisor waits for it before going on.
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub(crate) id: Arc<str>,
+    pub(crate) start: StartFn,
+    pub(crate) restart: RestartType,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) kind: ChildKind,
+}
+
+impl ChildSpec {
+    /// A worker started by `start`, which may do asynchronous set-up and then
+    /// returns the running [`Child`] (or a [`StartError`]).
+    pub fn worker<F, Fut>(id: impl Into<Arc<str>>, start: F) -> Self
+    where
+        F: Fn(ChildContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Child, StartError>> + Send + 'static,
+    {
+        Self {
+            id: id.into(),
+            start: Arc::new(move |ctx| Box::pin(start(ctx))),
+            restart: RestartType::Permanent,
+            shutdown: Shutdown::default(),
+            kind: ChildKind::Worker,
+        }
+    }
+
+    /// A worker with no set-up step: each incarnation runs `run(signal)`.
+    pub fn task<F, Fut, R>(id: impl Into<Arc<str>>, run: F) -> Self
+    where
+        F: Fn(ShutdownSignal) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Into<ExitReason>,
+    {
+        let run = Arc::new(run);
+        Self::worker(id, move |ctx: ChildContext| {
+            let fut = run(ctx.shutdown_signal());
+            async move { Ok(Child::new(fut)) }
+        })
+    }
+
+    /// A child that is a supervisor: kind `Supervisor`, shutdown `Infinity`.
+    pub fn supervisor<F, Fut>(id: impl Into<Arc<str>>, start: F) -> Self
+    where
+        F: Fn(ChildContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Child, StartError>> + Send + 'static,
+    {
+        Self {
+            kind: ChildKind::Supervisor,
+            shutdown: Shutdown::Infinity,
+            ..Self::worker(id, start)
+        }
+    }
+
+    /// Set the restart type (default `Permanent`).
+    pub fn restart(mut self, restart: RestartType) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// Set the shutdown policy (default 5 s for workers, `Infinity` for
+    /// supervisors).
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The child's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The restart type.
+    pub fn restart_type(&self) -> RestartType {
+        self.restart
+    }
+
+    /// The shutdown policy.
+    pub fn shutdown_policy(&self) -> Shutdown {
+        self.shutdown
+    }
+
+    /// Worker or supervisor.
+    pub fn kind(&self) -> ChildKind {
+        self.kind
+    }
+
+    pub(crate) fn start(&self, shutdown: ShutdownSignal) -> StartFuture {
+        (self.start)(ChildContext { shutdown })
+    }
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
