@@ -1,0 +1,11 @@
+//! The three seams through which the token stack reaches the world.
+
+mod cmd;
+mod config_file;
+mod storage;
+mod token;
+
+pub use cmd::{cmd_fn, CmdFn, CmdOutput, FnCmd, NoCli};
+pub use config_file::{ConfigFileFn, NoConfigFile};
+pub use storage::{MemoryStorage, Storage, StorageError, StorageKey, TokenRecord};
+pub use token::{AppName, AppNameError, Token};

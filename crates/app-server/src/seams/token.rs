@@ -1,0 +1,182 @@
+//! `Token` (a secret) and `AppName` (validated).
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A Fly API token. A secret: `Debug` and `Display` never show it, and the
+/// one way to read it is [`expose`](Token::expose). Cloning shares the bytes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Token(Arc<str>);
+
+impl Token {
+    /// Wraps `secret`, trimmed of surrounding whitespace.
+    pub fn new(secret: impl AsRef<str>) -> Self {
+        Token(secret.as_ref().trim().into())
+    }
+
+    /// The secret itself. Don't log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the token is empty (an empty value is never a token).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Token {
+    fn from(s: &str) -> Self {
+        Token::new(s)
+    }
+}
+
+impl From<String> for Token {
+    fn from(s: String) -> Self {
+        Token::new(s)
+    }
+}
+
+/// A Fly app name: 1 to 63 lowercase ASCII letters, digits and dashes, not
+/// starting or ending with a dash (it is a DNS label: `APP.fly.dev`).
+///
+/// Validating here keeps bad input out of tables, file names and command
+/// lines.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppName(Arc<str>);
+
+/// Why a string is not a Fly app name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppNameError {
+    /// The name is empty.
+    #[error("app name is empty")]
+    Empty,
+    /// Longer than 63 characters.
+    #[error("app name is {0} characters long; Fly allows at most 63")]
+    TooLong(usize),
+    /// A character other than `a-z`, `0-9` and `-`.
+    #[error(
+        "app name {name:?} has {ch:?} at position {pos}; Fly app names use only lowercase letters, digits and dashes"
+    )]
+    InvalidChar {
+        /// The name as given (an app name is not a secret).
+        name: String,
+        /// The offending character.
+        ch: char,
+        /// Its position, counted in characters from 0.
+        pos: usize,
+    },
+    /// Starts or ends with a dash.
+    #[error("app name {0:?} starts or ends with a dash")]
+    EdgeDash(String),
+}
+
+impl AppName {
+    /// Validates `name` by Fly's rules.
+    pub fn new(name: &str) -> Result<Self, AppNameError> {
+        if name.is_empty() {
+            return Err(AppNameError::Empty);
+        }
+        let len = name.chars().count();
+        if len > 63 {
+            return Err(AppNameError::TooLong(len));
+        }
+        if let Some((pos, ch)) = name
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(AppNameError::InvalidChar {
+                name: name.to_owned(),
+                ch,
+                pos,
+            });
+        }
+        if name.starts_with('-') || name.ends_with('-') {
+            return Err(AppNameError::EdgeDash(name.to_owned()));
+        }
+        Ok(AppName(name.into()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AppName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for AppName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for AppName {
+    type Err = AppNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AppName::new(s)
+    }
+}
+
+impl AsRef<str> for AppName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for AppName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_never_shows_itself() {
+        let t = Token::new("  FlyV1 fm2_secret  ");
+        assert_eq!(t.expose(), "FlyV1 fm2_secret");
+        assert!(!format!("{t:?}").contains("secret"));
+        assert!(!format!("{t}").contains("secret"));
+    }
+
+    #[test]
+    fn app_names() {
+        assert!(AppName::new("my-app-123").is_ok());
+        assert!(AppName::new("a").is_ok());
+        assert_eq!(AppName::new(""), Err(AppNameError::Empty));
+        assert!(matches!(
+            AppName::new("My-App"),
+            Err(AppNameError::InvalidChar { ch: 'M', pos: 0, .. })
+        ));
+        assert!(matches!(
+            AppName::new("a/../b"),
+            Err(AppNameError::InvalidChar { ch: '/', .. })
+        ));
+        assert!(matches!(AppName::new("a b"), Err(AppNameError::InvalidChar { .. })));
+        assert!(matches!(AppName::new("-a"), Err(AppNameError::EdgeDash(_))));
+        assert!(matches!(AppName::new("a-"), Err(AppNameError::EdgeDash(_))));
+        assert!(AppName::new(&"a".repeat(63)).is_ok());
+        assert_eq!(AppName::new(&"a".repeat(64)), Err(AppNameError::TooLong(64)));
+        assert!(AppName::new("ünï").is_err());
+    }
+}
