@@ -1,0 +1,57 @@
+//! Restart type × exit reason → restarted, kept stopped or removed.
+
+mod support;
+
+use std::time::Duration;
+
+use atlas_supervisor::{ChildState, ExitReason, RestartType, Strategy, Supervisor};
+use support::{Recorder, Workers};
+
+async fn outcome(restart: RestartType, reason: ExitReason) -> &'static str {
+    let (w, rec) = (Workers::default(), Recorder::default());
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(5))
+        .observer(rec.observer())
+        .child(w.spec("c").restart(restart))
+        .start()
+        .await
+        .expect("starts");
+    w.exit("c", reason);
+    rec.wait_for(|l| l.iter().any(|x| x.starts_with("stop c"))).await;
+    // A call is handled after the exit: the supervisor has decided by then.
+    let children = sup.which_children().await.expect("alive");
+    let r = match children.first().map(|c| &c.state) {
+        None => "removed",
+        Some(ChildState::Running(_)) => "restarted",
+        Some(ChildState::Stopped) => "stopped",
+        Some(ChildState::Restarting) => "restarting",
+    };
+    sup.shutdown().await;
+    r
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_table() {
+    use ExitReason::*;
+    use RestartType::*;
+    let crash = || ExitReason::error("crash");
+    let panic = || ExitReason::Panic("p".into());
+    let cases = [
+        (Permanent, Normal, "restarted"),
+        (Permanent, Shutdown, "restarted"),
+        (Permanent, Killed, "restarted"),
+        (Permanent, crash(), "restarted"),
+        (Transient, Normal, "stopped"),
+        (Transient, Shutdown, "stopped"),
+        (Transient, Killed, "restarted"),
+        (Transient, crash(), "restarted"),
+        (Transient, panic(), "restarted"),
+        (Temporary, Normal, "removed"),
+        (Temporary, crash(), "removed"),
+        (Temporary, Killed, "removed"),
+    ];
+    for (restart, reason, want) in cases {
+        let got = outcome(restart, reason.clone()).await;
+        assert_eq!(got, want, "{restart:?} after {reason:?}");
+    }
+}

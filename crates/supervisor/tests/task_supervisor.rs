@@ -1,0 +1,86 @@
+//! TaskSupervisor: fire-and-forget tasks, contained panics, waiting.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlas_supervisor::{ChildSpec, Closed, Strategy, Supervisor, TaskSupervisor};
+use tokio::sync::oneshot;
+
+#[tokio::test]
+async fn counts_live_tasks_and_waits_until_none_is_left() {
+    let ts = TaskSupervisor::new("tasks");
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut gates = Vec::new();
+    for _ in 0..5 {
+        let (tx, rx) = oneshot::channel::<()>();
+        gates.push(tx);
+        let done = done.clone();
+        ts.spawn(async move {
+            let _ = rx.await;
+            done.fetch_add(1, Ordering::SeqCst);
+        })
+        .expect("open");
+    }
+    assert_eq!(ts.live(), 5);
+    drop(gates);
+    ts.wait_idle().await;
+    assert_eq!(ts.live(), 0);
+    assert_eq!(done.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn a_panicking_task_is_contained() {
+    let ts = TaskSupervisor::new("tasks");
+    ts.spawn(async { panic!("task panics") }).expect("open");
+    ts.wait_idle().await;
+    let (tx, rx) = oneshot::channel();
+    ts.spawn(async move {
+        let _ = tx.send(7);
+    })
+    .expect("still open after a panic");
+    assert_eq!(rx.await.expect("ran"), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_refuses_new_tasks_and_aborts_stragglers() {
+    let ts = TaskSupervisor::new("tasks");
+    ts.spawn(std::future::pending()).expect("open");
+    assert_eq!(ts.shutdown(Duration::from_millis(10)).await, 1);
+    assert_eq!(ts.spawn(async {}), Err(Closed));
+    ts.wait_idle().await;
+}
+
+#[tokio::test]
+async fn as_a_supervised_child_it_drains_on_stop() {
+    let slot: Arc<parking_lot::Mutex<Option<TaskSupervisor>>> = Arc::default();
+    let s = slot.clone();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("tasks", move |ctx| {
+            let (ts, child) = TaskSupervisor::start_linked("tasks", ctx);
+            *s.lock() = Some(ts);
+            async move { Ok(child) }
+        }))
+        .start()
+        .await
+        .expect("starts");
+    let ts = slot.lock().clone().expect("published");
+    let (tx, rx) = oneshot::channel::<()>();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let f = finished.clone();
+    ts.spawn(async move {
+        let _ = rx.await;
+        f.fetch_add(1, Ordering::SeqCst);
+    })
+    .expect("open");
+    let stopping = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.shutdown().await }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(finished.load(Ordering::SeqCst), 0, "shutdown waits for the live task");
+    tx.send(()).expect("task waits");
+    stopping.await.expect("joins");
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+    assert!(!ts.is_open());
+}
