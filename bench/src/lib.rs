@@ -50,7 +50,11 @@ impl Opts {
 
     /// One result: `value` in `unit`, beside `anchor` = `anchor_value`.
     pub fn report(&self, bench: &str, value: f64, unit: &str, anchor: &str, anchor_value: f64) {
-        let ratio = if anchor_value != 0.0 { value / anchor_value } else { f64::NAN };
+        let ratio = if anchor_value != 0.0 {
+            value / anchor_value
+        } else {
+            f64::NAN
+        };
         if self.json {
             let obj = serde_json::json!({
                 "bench": bench, "value": value, "unit": unit,
@@ -114,7 +118,10 @@ where
             });
         }
     });
-    let t0 = start.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(Instant::now);
+    let t0 = start
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(Instant::now);
     t0.elapsed().as_nanos() as f64
 }
 
