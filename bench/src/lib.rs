@@ -4,6 +4,8 @@
 //! Every figure is printed beside its anchor, measured in the same run, with
 //! the ratio `value / anchor_value`.
 
+pub mod otp;
+
 use std::time::Instant;
 
 /// How a bench binary was asked to run.
