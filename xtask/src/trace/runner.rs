@@ -1,0 +1,255 @@
+//! Runs one scenario through the engine, with real tasks and real exits,
+//! and returns its trace in the oracle's line format.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlas_supervisor::{ChildInfo, ChildRef, ChildState, ControlError, ExitReason, SupervisorRef};
+
+use super::scenario::{Control, Event, Node, Reason, Scenario};
+use super::tree::{self, reason_name, Trace};
+use super::worker::{self, Workers};
+
+/// Time after which a run counts as hung. A paused clock moves only when
+/// every task is idle, so then the limit is reached only on a deadlock, and
+/// it may be long: a scenario's timeouts cost no real time.
+const HANG_LIMIT_PAUSED: Duration = Duration::from_secs(365 * 24 * 3600);
+const HANG_LIMIT_REAL: Duration = Duration::from_secs(600);
+
+/// Polls of a tree that never settles although something is still runnable.
+const MAX_POLLS: u32 = 100_000;
+
+/// The runtime's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Paused (`start_paused`): time advances only when every task waits
+    /// for a timer, so a shutdown timeout that runs out does so at once, and
+    /// the whole run falls in one instant of the intensity window, as the
+    /// oracle assumes. Deterministic and fast.
+    Paused,
+    /// Real time: the timeouts really elapse. The traces must be the same;
+    /// this shows that the paused clock hides nothing.
+    Real,
+}
+
+/// Runs `scn` in a fresh single-threaded runtime and returns its trace.
+pub fn run(scn: &Scenario, clock: Clock) -> Result<Vec<String>, String> {
+    worker::silence_crash_panics();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(clock == Clock::Paused)
+        .build()
+        .map_err(|e| format!("cannot build a runtime: {e}"))?;
+    let runner = Runner {
+        scn,
+        trace: Arc::new(Trace::default()),
+        workers: Arc::new(Workers::default()),
+    };
+    rt.block_on(async {
+        let limit = match clock {
+            Clock::Paused => HANG_LIMIT_PAUSED,
+            Clock::Real => HANG_LIMIT_REAL,
+        };
+        tokio::time::timeout(limit, runner.run())
+            .await
+            .map_err(|_| "the engine hung (the tree never settled)".to_string())?
+    })
+}
+
+struct Runner<'a> {
+    scn: &'a Scenario,
+    trace: Arc<Trace>,
+    workers: Arc<Workers>,
+}
+
+impl Runner<'_> {
+    async fn run(&self) -> Result<Vec<String>, String> {
+        let root = tree::supervisor(&self.scn.root, &self.trace, &self.workers)
+            .start()
+            .await;
+        let Ok(root) = root else {
+            // The root's start failed; its started children are stopped.
+            self.line("supervisor_start_failed");
+            self.line("children -");
+            return Ok(self.trace.take());
+        };
+        let mut alive = self.settle(&root).await?;
+        for event in &self.scn.events {
+            if alive {
+                alive = self.apply(event, &root).await?;
+            } else {
+                self.line(&format!("skip {}", event.id()));
+            }
+        }
+        let last = if alive {
+            let mut ids = Vec::new();
+            running_ids(&root, &self.scn.root.children, &mut ids).await;
+            if ids.is_empty() {
+                "children".to_string()
+            } else {
+                format!("children {}", ids.join(","))
+            }
+        } else {
+            "children -".to_string()
+        };
+        self.line(&last);
+        Ok(self.trace.take())
+    }
+
+    fn line(&self, line: &str) {
+        self.trace.push(line.to_string());
+    }
+
+    /// Applies one event and waits until the tree has settled; `false` once
+    /// the root supervisor is dead.
+    async fn apply(&self, event: &Event, root: &SupervisorRef) -> Result<bool, String> {
+        let id = event.id();
+        // An id that is not in the tree is asked of the root.
+        let path = self.scn.index.get(id).map(|p| p.path.as_slice()).unwrap_or_default();
+        let Some(parent) = walk(root, path).await else {
+            self.line(&format!("skip {id}"));
+            return Ok(true);
+        };
+        match event {
+            Event::Exit(..) | Event::Kill(_) => {
+                let Some(child) = running_child(&parent, id).await else {
+                    self.line(&format!("skip {id}"));
+                    return Ok(true);
+                };
+                match (event, child.supervisor()) {
+                    (Event::Exit(_, reason), None) => self.workers.exit(id, *reason)?,
+                    // A nested supervisor stops its children, then exits with
+                    // the reason, which its parent handles.
+                    (Event::Exit(_, reason), Some(sup)) => {
+                        sup.stop_with(exit_reason(*reason)).await;
+                    }
+                    _ => child.kill(),
+                }
+                wait_dead(&child).await?;
+            }
+            Event::Control(op, _) => {
+                let result = match op {
+                    Control::Terminate => parent.terminate_child(id).await,
+                    Control::Restart => parent.restart_child(id).await.map(drop),
+                    Control::Delete => parent.delete_child(id).await,
+                };
+                self.line(&format!("result {} {id} {}", op.name(), token(&result)));
+            }
+        }
+        self.settle(root).await
+    }
+
+    /// Waits until the whole tree is quiescent, as the oracle does: every
+    /// supervisor answers `which_children`, no child is restarting, and every
+    /// running child's task is alive (an exit not yet handled shows as a dead
+    /// task). A supervisor handles an exit, with all its consequences, before
+    /// it answers the next call, so a clean tree has traced every effect.
+    /// Returns `false`, after writing `supervisor_exit`, if the root is dead.
+    async fn settle(&self, root: &SupervisorRef) -> Result<bool, String> {
+        for _ in 0..MAX_POLLS {
+            match clean(root).await {
+                Some(true) => return Ok(true),
+                Some(false) => tokio::task::yield_now().await,
+                None => {
+                    let reason = root.wait().await;
+                    self.line(&format!("supervisor_exit {}", reason_name(&reason)));
+                    return Ok(false);
+                }
+            }
+        }
+        Err("the tree never settled".into())
+    }
+}
+
+/// The exit reason an `exit` event gives a nested supervisor.
+fn exit_reason(reason: Reason) -> ExitReason {
+    match reason {
+        Reason::Normal => ExitReason::Normal,
+        Reason::Shutdown => ExitReason::Shutdown,
+        Reason::Crash => ExitReason::error("crash"),
+    }
+}
+
+/// The oracle's token for a control call's reply.
+fn token(result: &Result<(), ControlError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(ControlError::Running) => "running",
+        Err(ControlError::Restarting) => "restarting",
+        Err(ControlError::NotFound) => "not_found",
+        Err(ControlError::StartFailed(_)) => "failed",
+        // Not a reply OTP can give here: make it visible in a diff.
+        Err(ControlError::AlreadyPresent | ControlError::MaxChildren | ControlError::NoSupervisor) => "unexpected",
+    }
+}
+
+/// Waits until a child's task has ended (a kill or an exit order takes
+/// effect when the runtime next polls the task).
+async fn wait_dead(child: &ChildRef) -> Result<(), String> {
+    for _ in 0..MAX_POLLS {
+        if !child.is_alive() {
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
+    }
+    Err(format!("child `{}` did not exit", child.id()))
+}
+
+/// The running supervisor at the end of `path` (ids below the root).
+async fn walk(root: &SupervisorRef, path: &[String]) -> Option<SupervisorRef> {
+    let mut sup = root.clone();
+    for id in path {
+        sup = running_child(&sup, id).await?.supervisor()?.clone();
+    }
+    Some(sup)
+}
+
+async fn running_child(sup: &SupervisorRef, id: &str) -> Option<ChildRef> {
+    let kids = sup.which_children().await.ok()?;
+    kids.into_iter()
+        .find(|k| &*k.id == id)
+        .and_then(|k| k.child_ref().cloned())
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// `Some(clean?)` for the subtree of `sup`; `None` if `sup` did not answer.
+fn clean(sup: &SupervisorRef) -> Boxed<'_, Option<bool>> {
+    Box::pin(async move {
+        let kids: Vec<ChildInfo> = sup.which_children().await.ok()?;
+        for kid in &kids {
+            match &kid.state {
+                ChildState::Stopped => {}
+                ChildState::Restarting => return Some(false),
+                ChildState::Running(r) if !r.is_alive() => return Some(false),
+                ChildState::Running(r) => {
+                    if let Some(nested) = r.supervisor() {
+                        if clean(nested).await != Some(true) {
+                            return Some(false);
+                        }
+                    }
+                }
+            }
+        }
+        Some(true)
+    })
+}
+
+/// The running ids under `sup`, depth-first in spec order (a nested
+/// supervisor before its children).
+fn running_ids<'a>(sup: &'a SupervisorRef, nodes: &'a [Node], out: &'a mut Vec<String>) -> Boxed<'a, ()> {
+    Box::pin(async move {
+        let kids = sup.which_children().await.unwrap_or_default();
+        for node in nodes {
+            let Some(r) = kids.iter().find(|k| &*k.id == node.id()).and_then(ChildInfo::child_ref) else {
+                continue;
+            };
+            out.push(node.id().to_string());
+            if let (Node::Supervisor(s), Some(nested)) = (node, r.supervisor()) {
+                running_ids(nested, &s.children, out).await;
+            }
+        }
+    })
+}
