@@ -31,9 +31,13 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("bench: no benchmark `{unknown}` (have: {})", available.join(", "));
         return ExitCode::from(64);
     }
+    let otp_out = otp_bench_once();
     let mut failed = Vec::new();
     for name in &chosen {
         let mut c = cmd::cargo();
+        if let Some(path) = &otp_out {
+            c.env("ATLAS_OTP_BENCH_OUT", path);
+        }
         c.args(["run", "--release", "-p", "atlas-bench", "--bin", name, "--"]);
         c.args(flags.iter().map(|f| f.as_str()));
         if let Err(e) = cmd::run(&mut c) {
@@ -59,4 +63,35 @@ fn bins(dir: &Path) -> Result<Vec<String>, String> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Runs the oracle's `otp_bench.escript` once for the whole bench run, so
+/// every binary compares against the same OTP figures (and OTP's ~5 s is
+/// paid once). `None` without Erlang: the binaries then say OTP was not
+/// measured.
+fn otp_bench_once() -> Option<std::path::PathBuf> {
+    let script = Path::new("../shared/oracle/otp_bench.escript");
+    if !script.exists() {
+        eprintln!("bench: {} not found: OTP figures are not measured", script.display());
+        return None;
+    }
+    eprintln!("bench: measuring real OTP once (otp_bench.escript)...");
+    let out = match std::process::Command::new("escript").arg(script).arg("1").output() {
+        Ok(o) if o.status.success() => o.stdout,
+        Ok(o) => {
+            eprintln!(
+                "bench: otp_bench.escript failed ({}): OTP figures are not measured",
+                o.status
+            );
+            return None;
+        }
+        Err(e) => {
+            eprintln!("bench: escript not available ({e}): OTP figures are not measured");
+            return None;
+        }
+    };
+    let path = Path::new("target").join("otp_bench.txt");
+    std::fs::create_dir_all("target").ok()?;
+    std::fs::write(&path, out).ok()?;
+    std::fs::canonicalize(path).ok()
 }
