@@ -1,0 +1,117 @@
+//! Shared helpers for the integration tests: fake `fly` scripts, process
+//! checks and log capture.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Writes an executable `/bin/sh` script named `name` in `dir`.
+///
+/// Returns only once the script can be executed: a process forked by another
+/// test thread while our write handle was open inherits it until its own
+/// exec, and meanwhile exec'ing the script fails with ETXTBSY ("text file
+/// busy"). A probe run (`__probe` exits at once) waits that out.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).expect("create script");
+    writeln!(f, "#!/bin/sh\n[ \"$1\" = __probe ] && exit 0\n{body}").expect("write script");
+    f.sync_all().expect("sync script");
+    drop(f);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod script");
+    for _ in 0..500 {
+        match std::process::Command::new(&path).arg("__probe").status() {
+            Ok(status) if status.success() => return path,
+            Ok(status) => panic!("probe of {} failed: {status}", path.display()),
+            Err(e) if e.raw_os_error() == Some(26) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("cannot run {}: {e}", path.display()),
+        }
+    }
+    panic!("{} stayed busy", path.display())
+}
+
+/// The state letter of a process from `/proc/PID/stat` (`Z` for a zombie),
+/// or `None` when there is no such process.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ...": the comm may hold spaces and parens; take the last ')'.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Waits until `dead(pid)` holds, for at most 5 s; false when it never does.
+pub async fn wait_until(pid: i32, dead: impl Fn(Option<char>) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if dead(proc_state(pid)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Gone entirely: killed **and** reaped (no zombie).
+pub fn reaped(state: Option<char>) -> bool {
+    state.is_none()
+}
+
+/// Dead: gone, or a zombie waiting for a parent that is not us (an orphan
+/// reparented to an init that may reap lazily).
+pub fn dead(state: Option<char>) -> bool {
+    matches!(state, None | Some('Z') | Some('X'))
+}
+
+/// Reads "PID PID …" from a file once it is complete (ends with a newline).
+pub async fn read_pids(path: &Path) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if s.ends_with('\n') {
+                return s.split_whitespace().map(|p| p.parse().expect("pid")).collect();
+            }
+        }
+        assert!(Instant::now() < deadline, "the fake fly never wrote its pids");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Everything logged in this test binary (all threads), captured by a global
+/// subscriber installed on first use.
+pub fn logs() -> Logs {
+    static LOGS: OnceLock<Logs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs(Arc::new(Mutex::new(Vec::new())));
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("global subscriber");
+        logs
+    })
+    .clone()
+}
+
+/// A shared log buffer.
+#[derive(Clone)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// The text logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs lock")).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
