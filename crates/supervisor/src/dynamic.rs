@@ -109,7 +109,11 @@ impl DynamicSupervisor {
     /// A child spec that starts a new incarnation each time.
     pub fn into_child_spec(self, id: impl Into<Arc<str>>) -> ChildSpec {
         let id: Arc<str> = id.into();
-        let this = if self.name.is_none() { self.name(id.clone()) } else { self };
+        let this = if self.name.is_none() {
+            self.name(id.clone())
+        } else {
+            self
+        };
         ChildSpec::supervisor(id, move |ctx| {
             let (_, child) = this.clone().start_linked(ctx);
             async move { Ok(child) }
@@ -245,7 +249,12 @@ impl DynCore {
                 Ok(r)
             }
             Err(e) => {
-                emit(self.observer.as_ref(), &self.name, &spec.id, EventKind::StartFailed(e.clone()));
+                emit(
+                    self.observer.as_ref(),
+                    &self.name,
+                    &spec.id,
+                    EventKind::StartFailed(e.clone()),
+                );
                 Err(e)
             }
         }
@@ -283,13 +292,23 @@ impl DynCore {
         };
         self.terminate_all().await;
         let name = self.name.clone();
-        emit(self.observer.as_ref(), &name, &name, EventKind::Terminated(reason.clone()));
+        emit(
+            self.observer.as_ref(),
+            &name,
+            &name,
+            EventKind::Terminated(reason.clone()),
+        );
         reason
     }
 
     async fn child_exited(&mut self, id: Id, reason: ExitReason) -> Option<ExitReason> {
         let child = self.children.remove(&id)?;
-        emit(self.observer.as_ref(), &self.name, &child.spec.id, EventKind::Exited(reason.clone()));
+        emit(
+            self.observer.as_ref(),
+            &self.name,
+            &child.spec.id,
+            EventKind::Exited(reason.clone()),
+        );
         if child.spec.restart.restarts_after(&reason) {
             self.restart(child.spec).await
         } else {
@@ -328,7 +347,12 @@ impl DynCore {
                 let r = match self.children.remove(&id) {
                     Some(c) => {
                         let reason = self.tasks.stop(&c.abort, &c.signal, c.spec.shutdown).await;
-                        emit(self.observer.as_ref(), &self.name, &c.spec.id, EventKind::Exited(reason));
+                        emit(
+                            self.observer.as_ref(),
+                            &self.name,
+                            &c.spec.id,
+                            EventKind::Exited(reason),
+                        );
                         Ok(())
                     }
                     None => Err(ControlError::NotFound),

@@ -83,6 +83,8 @@ pub use event::{Event, EventKind, Observer};
 pub use exit::ExitReason;
 pub use handle::{ControlError, SupervisorRef};
 pub use signal::ShutdownSignal;
-pub use spec::{Child, ChildContext, ChildFuture, ChildKind, ChildSpec, RestartType, Shutdown, StartError, StartFuture};
+pub use spec::{
+    Child, ChildContext, ChildFuture, ChildKind, ChildSpec, RestartType, Shutdown, StartError, StartFuture,
+};
 pub use supervisor::{Strategy, Supervisor};
 pub use task_supervisor::{Closed, TaskSupervisor};

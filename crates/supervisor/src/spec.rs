@@ -85,6 +85,26 @@ impl StartError {
 /// What a child's task runs until it exits.
 pub type ChildFuture = Pin<Box<dyn Future<Output = ExitReason> + Send + 'static>>;
 
+pin_project_lite::pin_project! {
+    /// Maps a child future's output into its [`ExitReason`].
+    struct IntoExit<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, R> Future for IntoExit<F>
+where
+    F: Future<Output = R>,
+    R: Into<ExitReason>,
+{
+    type Output = ExitReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<ExitReason> {
+        self.project().inner.poll(cx).map(Into::into)
+    }
+}
+
 /// A started child, not yet running: the future the supervisor spawns as the
 /// child's task, returned by a successful start.
 pub struct Child {
@@ -100,7 +120,10 @@ impl Child {
         R: Into<ExitReason>,
     {
         Self {
-            future: Box::pin(async move { future.await.into() }),
+            // A map future, not `async move { future.await.into() }`: the
+            // async block would hold the future twice (as its capture and as
+            // the awaited local), doubling every idle child's size.
+            future: Box::pin(IntoExit { inner: future }),
             supervisor: None,
         }
     }

@@ -129,7 +129,11 @@ impl Supervisor {
         })
     }
 
-    async fn start_inner(self, parent: Option<ShutdownSignal>, default_name: &str) -> Result<(SupervisorRef, Child), StartError> {
+    async fn start_inner(
+        self,
+        parent: Option<ShutdownSignal>,
+        default_name: &str,
+    ) -> Result<(SupervisorRef, Child), StartError> {
         let name = self.name.unwrap_or_else(|| default_name.into());
         let (tx, rx) = mpsc::unbounded_channel();
         let exit = Arc::new(ExitCell::default());
@@ -277,7 +281,10 @@ impl Core {
     async fn shutdown_slot(&mut self, idx: usize) {
         let state = std::mem::replace(&mut self.slots[idx].state, SlotState::Stopped);
         if let SlotState::Running(r) = state {
-            let reason = self.tasks.stop(&r.abort, &r.signal, self.slots[idx].spec.shutdown).await;
+            let reason = self
+                .tasks
+                .stop(&r.abort, &r.signal, self.slots[idx].spec.shutdown)
+                .await;
             let id = self.slots[idx].spec.id.clone();
             self.emit(&id, EventKind::Exited(reason));
         }

@@ -92,9 +92,11 @@ impl ChildTasks {
 /// Runs a start function; a panic inside it is a start failure, never a
 /// crash of the supervisor that runs it.
 pub(crate) async fn run_start(mut fut: StartFuture) -> Result<Child, StartError> {
-    poll_fn(move |cx| match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(p) => p,
-        Err(_) => Poll::Ready(Err(StartError::new("start function panicked"))),
-    })
+    poll_fn(
+        move |cx| match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(Err(StartError::new("start function panicked"))),
+        },
+    )
     .await
 }
