@@ -22,7 +22,9 @@ pub fn available() -> bool {
 /// Runs an escript with `args` and returns its stdout, or `None`.
 pub fn run_escript(script: &std::path::Path, args: &[&str]) -> Option<String> {
     let out = Command::new("escript").arg(script).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Parses result lines of the OTP escripts: a label padded to 62 columns,
@@ -34,7 +36,9 @@ pub fn parse(text: &str) -> HashMap<String, f64> {
             continue;
         }
         let (label, rest) = line.split_at(62);
-        let Some(tok) = rest.split_whitespace().next() else { continue };
+        let Some(tok) = rest.split_whitespace().next() else {
+            continue;
+        };
         let (num, mul) = match tok.chars().last() {
             Some('M') => (&tok[..tok.len() - 1], 1e6),
             Some('k') => (&tok[..tok.len() - 1], 1e3),

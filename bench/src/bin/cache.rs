@@ -1,0 +1,388 @@
+//! atlas-cache's warm TTL lookup beside the concurrent maps a Rust user would
+//! reach for, and beside real ETS: 1,000 keys `app-N`, a 300-byte token
+//! (`Arc<str>`) with its `expires_at`, uniform over the keys and all on one
+//! hot key, on 1 and 2 threads. Every map does the same work per lookup: find
+//! the key, check `expires_at > now`, read the token's length.
+//!
+//! cargo run --release -p atlas-bench --bin cache -- [--quick] [--json]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use atlas_bench::{on_threads, otp, Opts};
+use atlas_cache::{CoarseClock, Expiring, Table};
+
+const KEYS: usize = 1_000;
+const HOT: usize = 123;
+/// Indices per thread for the uniform runs (a power of two).
+const SEQ: usize = 1 << 14;
+const NOW: i64 = 1_700_000_000;
+
+type Entry = (Arc<str>, i64);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Dist {
+    Uniform,
+    Hot,
+}
+
+impl Dist {
+    fn label(self) -> &'static str {
+        match self {
+            Dist::Uniform => "uniform keys",
+            Dist::Hot => "one hot key",
+        }
+    }
+}
+
+/// A 300-byte token like the OTP script's: "FlyV1 fm2_" + pseudo-random base64url.
+fn token(i: usize) -> Arc<str> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut s = String::from("FlyV1 fm2_");
+    while s.len() < 300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push(ALPHABET[(x % 64) as usize] as char);
+    }
+    s.into()
+}
+
+/// Per-thread key sequences: pseudo-random indices (uniform) or the hot key.
+struct Workload {
+    keys: Vec<String>,
+    seqs: Vec<Vec<u16>>,
+}
+
+impl Workload {
+    fn new(threads: usize) -> Self {
+        let keys = (1..=KEYS).map(|i| format!("app-{i}")).collect();
+        let seqs = (0..threads)
+            .map(|t| {
+                let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1);
+                (0..SEQ)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % KEYS as u64) as u16
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { keys, seqs }
+    }
+
+    #[inline]
+    fn key(&self, dist: Dist, thread: usize, i: u64) -> &str {
+        match dist {
+            Dist::Uniform => &self.keys[self.seqs[thread][i as usize & (SEQ - 1)] as usize],
+            Dist::Hot => &self.keys[HOT],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Measure {
+    /// Wall time per lookup of one thread.
+    ns: f64,
+    /// All threads' lookups per second.
+    rate: f64,
+    /// No thread of the run waited for a CPU (no other process got in).
+    clean: bool,
+}
+
+/// Runs `lookup` on `threads` threads, `iters` each, and returns the figures.
+fn run<F>(w: &Workload, dist: Dist, threads: usize, iters: u64, lookup: &F) -> Measure
+where
+    F: Fn(&str) -> usize + Sync,
+{
+    let waited = std::sync::Mutex::new(0u64);
+    let wall = on_threads(threads, |t| {
+        let before = run_queue_wait_ns();
+        let mut acc = 0usize;
+        for i in 0..iters {
+            acc = acc.wrapping_add(lookup(black_box(w.key(dist, t, i))));
+        }
+        black_box(acc);
+        let mine = run_queue_wait_ns().saturating_sub(before);
+        let mut max = waited.lock().unwrap_or_else(|e| e.into_inner());
+        *max = (*max).max(mine);
+    });
+    let waited = waited.into_inner().unwrap_or_else(|e| e.into_inner());
+    Measure {
+        ns: wall / iters as f64,
+        rate: (threads as u64 * iters) as f64 / (wall / 1e9),
+        clean: (waited as f64) < 0.03 * wall,
+    }
+}
+
+/// How long this thread has waited, runnable, for a CPU (Linux schedstat;
+/// 0 where unavailable). Another process taking "our" core shows up here.
+fn run_queue_wait_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// One contender's run, sized by its argument (iterations per thread).
+type Runner<'a> = Box<dyn Fn(u64) -> Measure + 'a>;
+
+fn runner<'a, F>(w: &'a Workload, dist: Dist, threads: usize, lookup: F) -> Runner<'a>
+where
+    F: Fn(&str) -> usize + Sync + 'a,
+{
+    Box::new(move |iters| run(w, dist, threads, iters, &lookup))
+}
+
+/// Each runner's best of several short rounds, the rounds interleaved across
+/// runners so that a burst of load from elsewhere on the machine hits them
+/// alike. A round in which a thread waited for a CPU only counts when no
+/// round was clean.
+fn best_of(opts: &Opts, runners: &[(&'static str, Runner<'_>)]) -> Vec<(&'static str, Measure)> {
+    let target_ms = opts.pick(60.0, 20.0);
+    let rounds = opts.pick(9, 4);
+    let iters: Vec<u64> = runners
+        .iter()
+        .map(|(_, r)| ((target_ms * 1e6 / r(20_000).ns) as u64).max(10_000))
+        .collect();
+    let mut best: Vec<Option<Measure>> = vec![None; runners.len()];
+    for _ in 0..rounds {
+        for (i, (_, r)) in runners.iter().enumerate() {
+            let m = r(iters[i]);
+            if best[i].is_none_or(|b| (m.clean, -m.ns) > (b.clean, -b.ns)) {
+                best[i] = Some(m);
+            }
+        }
+    }
+    runners
+        .iter()
+        .zip(best)
+        .map(|((name, _), m)| {
+            (
+                *name,
+                m.unwrap_or(Measure {
+                    ns: f64::NAN,
+                    rate: f64::NAN,
+                    clean: false,
+                }),
+            )
+        })
+        .collect()
+}
+
+/// Every contender, filled with the same entries.
+struct Maps {
+    atlas: Table<String, Expiring<Arc<str>>>,
+    _owner: atlas_cache::Ownership<String, Expiring<Arc<str>>, atlas_cache::DefaultHashBuilder>,
+    dashmap: dashmap::DashMap<String, Entry>,
+    papaya: papaya::HashMap<String, Entry>,
+    papaya_fold: papaya::HashMap<String, Entry, foldhash::fast::RandomState>,
+    scc: scc::HashIndex<String, Entry>,
+    scc_fold: scc::HashIndex<String, Entry, foldhash::fast::RandomState>,
+    rwlock: parking_lot::RwLock<HashMap<String, Entry>>,
+    moka: moka::sync::Cache<String, Entry>,
+}
+
+impl Maps {
+    fn new(keys: &[String]) -> Self {
+        let atlas = Table::new();
+        let owner = atlas.owner().claim();
+        let maps = Self {
+            atlas,
+            _owner: owner,
+            dashmap: dashmap::DashMap::new(),
+            papaya: papaya::HashMap::new(),
+            papaya_fold: papaya::HashMap::builder()
+                .hasher(Default::default())
+                .resize_mode(papaya::ResizeMode::Blocking)
+                .build(),
+            scc: scc::HashIndex::new(),
+            scc_fold: scc::HashIndex::with_hasher(Default::default()),
+            rwlock: parking_lot::RwLock::new(HashMap::new()),
+            moka: moka::sync::Cache::builder().max_capacity(10 * KEYS as u64).build(),
+        };
+        for (i, k) in keys.iter().enumerate() {
+            let (tok, exp) = (token(i), NOW + 3600);
+            let _ = maps.atlas.insert_expiring(k.clone(), tok.clone(), exp);
+            maps.dashmap.insert(k.clone(), (tok.clone(), exp));
+            maps.papaya.pin().insert(k.clone(), (tok.clone(), exp));
+            maps.papaya_fold.pin().insert(k.clone(), (tok.clone(), exp));
+            let _ = maps.scc.insert_sync(k.clone(), (tok.clone(), exp));
+            let _ = maps.scc_fold.insert_sync(k.clone(), (tok.clone(), exp));
+            maps.rwlock.write().insert(k.clone(), (tok.clone(), exp));
+            maps.moka.insert(k.clone(), (tok, exp));
+        }
+        maps
+    }
+}
+
+#[inline]
+fn fresh(e: &Entry) -> Option<usize> {
+    (e.1 > NOW).then(|| e.0.len())
+}
+
+const ANCHOR: &str = "atlas-cache lookup_with (borrowed)";
+
+/// All contenders for one (threads, distribution); returns name → figures.
+fn group(opts: &Opts, m: &Maps, w: &Workload, dist: Dist, threads: usize) -> Vec<(&'static str, Measure)> {
+    let n = |f: Option<usize>| f.unwrap_or(0);
+    let runners: Vec<(&'static str, Runner<'_>)> = vec![
+        (
+            ANCHOR,
+            runner(w, dist, threads, move |k| n(m.atlas.lookup_with(k, NOW, |t| t.len()))),
+        ),
+        (
+            "atlas-cache lookup (owned Arc<str> clone)",
+            runner(w, dist, threads, move |k| n(m.atlas.lookup(k, NOW).map(|t| t.len()))),
+        ),
+        (
+            "dashmap 6 get",
+            runner(w, dist, threads, move |k| n(m.dashmap.get(k).and_then(|r| fresh(&r)))),
+        ),
+        (
+            "papaya pin().get",
+            runner(w, dist, threads, move |k| n(m.papaya.pin().get(k).and_then(fresh))),
+        ),
+        (
+            "papaya, foldhash + blocking resize (atlas's setup)",
+            runner(w, dist, threads, move |k| n(m.papaya_fold.pin().get(k).and_then(fresh))),
+        ),
+        (
+            "scc::HashIndex peek_with",
+            runner(w, dist, threads, move |k| {
+                n(m.scc.peek_with(k, |_, e| fresh(e)).flatten())
+            }),
+        ),
+        (
+            "scc::HashIndex peek_with, foldhash",
+            runner(w, dist, threads, move |k| {
+                n(m.scc_fold.peek_with(k, |_, e| fresh(e)).flatten())
+            }),
+        ),
+        (
+            "parking_lot::RwLock<HashMap> read().get",
+            runner(w, dist, threads, move |k| n(m.rwlock.read().get(k).and_then(fresh))),
+        ),
+        (
+            "moka::sync::Cache get (clones)",
+            runner(w, dist, threads, move |k| n(m.moka.get(k).as_ref().and_then(fresh))),
+        ),
+    ];
+    best_of(opts, &runners)
+}
+
+fn clocks(opts: &Opts) {
+    opts.section("reading the time for a TTL check");
+    let iters = opts.pick(20_000_000, 5_000_000);
+    let clock = CoarseClock::global();
+    let sys = atlas_bench::ns_per_iter(iters, |_| {
+        black_box(SystemTime::now());
+    });
+    let coarse = atlas_bench::ns_per_iter(iters, |_| {
+        black_box(clock.now_unix());
+    });
+    opts.report("CoarseClock::now_unix", coarse, "ns", "SystemTime::now()", sys);
+}
+
+fn main() {
+    let opts = Opts::from_args();
+    let t0 = Instant::now();
+    opts.note("1,000 keys app-N, 300-byte Arc<str> token + expires_at; each lookup checks expires_at > now");
+    opts.note("atlas-cache and the lines marked foldhash hash with foldhash; the others with their default (SipHash)");
+    opts.note("each figure: best of several short rounds, interleaved across the maps");
+    let w = Workload::new(2);
+    let maps = Maps::new(&w.keys);
+    let mut all: HashMap<(Dist, usize), Vec<(&'static str, Measure)>> = HashMap::new();
+    for threads in [1, 2] {
+        for dist in [Dist::Uniform, Dist::Hot] {
+            opts.section(&format!("ns per lookup, {}, {threads} thread(s)", dist.label()));
+            let res = group(&opts, &maps, &w, dist, threads);
+            let anchor = res[0].1.ns;
+            for (name, m) in &res {
+                opts.report(
+                    &format!("{name} [{}, {threads}t]", short(dist)),
+                    m.ns,
+                    "ns",
+                    ANCHOR,
+                    anchor,
+                );
+            }
+            all.insert((dist, threads), res);
+        }
+    }
+    for dist in [Dist::Uniform, Dist::Hot] {
+        opts.section(&format!("total lookups/s on 2 threads vs 1 thread, {}", dist.label()));
+        let (one, two) = (&all[&(dist, 1)], &all[&(dist, 2)]);
+        for ((name, m1), (_, m2)) in one.iter().zip(two) {
+            opts.report(
+                &format!("{name} [{}, 2t]", short(dist)),
+                m2.rate / 1e6,
+                "M/s",
+                "same on 1 thread",
+                m1.rate / 1e6,
+            );
+        }
+    }
+    ets(&opts, &all);
+    clocks(&opts);
+    let mut busy: Vec<String> = Vec::new();
+    for ((dist, threads), res) in &all {
+        for (name, _) in res.iter().filter(|(_, m)| !m.clean) {
+            busy.push(format!("{name} [{}, {threads}t]", short(*dist)));
+        }
+    }
+    if !busy.is_empty() {
+        busy.sort();
+        opts.note(&format!(
+            "machine busy: {} figure(s) had no round in which no other process took a CPU; they understate: {}",
+            busy.len(),
+            busy.join("; ")
+        ));
+    }
+    opts.note(&format!("whole run: {:.1} s", t0.elapsed().as_secs_f64()));
+}
+
+fn short(dist: Dist) -> &'static str {
+    match dist {
+        Dist::Uniform => "uniform",
+        Dist::Hot => "hot",
+    }
+}
+
+/// Real ETS (`ets:lookup` on a `read_concurrency` set, same keys and token).
+fn ets(opts: &Opts, all: &HashMap<(Dist, usize), Vec<(&'static str, Measure)>>) {
+    opts.section("real Erlang/OTP ETS, same table shape (../shared/oracle/otp_bench.escript)");
+    let ours = |threads| all[&(Dist::Uniform, threads)][0].1;
+    let Some(figs) = otp::otp_bench() else {
+        let why = "Erlang not installed (no escript on PATH): ETS not measured";
+        opts.report_alone(&format!("{ANCHOR} [uniform, 1t]"), ours(1).ns, "ns", why);
+        return;
+    };
+    for (threads, label) in [(1, "ets:lookup, 1 process"), (2, "ets:lookup, 2 process")] {
+        let Some(rate) = otp::find(&figs, label) else {
+            opts.note(&format!("`{label}` missing from the OTP output"));
+            continue;
+        };
+        if threads == 1 {
+            opts.report(
+                "ets:lookup, 1 process, ns per lookup",
+                1e9 / rate,
+                "ns",
+                ANCHOR,
+                ours(1).ns,
+            );
+        }
+        opts.report(
+            &format!("ets:lookup, {threads} process(es), total lookups/s"),
+            rate / 1e6,
+            "M/s",
+            &format!("{ANCHOR} [uniform, {threads}t]"),
+            ours(threads).rate / 1e6,
+        );
+    }
+}
