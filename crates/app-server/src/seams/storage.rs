@@ -65,7 +65,7 @@ impl From<std::io::Error> for StorageError {
 
 /// Durable keeping of tokens, two records per app (`cached`, `manual`).
 ///
-/// Contract (checked by [`testing::storage_conformance`](crate::testing)):
+/// Contract (checked by `testing::storage_conformance`, feature `testing`):
 /// `put` overwrites; `delete` of an absent record is `Ok`; the two keys of
 /// an app and the records of different apps are independent.
 #[async_trait]

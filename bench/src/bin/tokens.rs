@@ -1,0 +1,380 @@
+//! The Fly token stack (atlas-app-server): the facade's warm `get` beside
+//! the bare atlas-cache lookup underneath it, a cold herd, the bytes of an
+//! idle AppServer, and the slow-path round trip.
+//!
+//! No tracing subscriber is installed: the spans cost what a disabled span
+//! costs.
+//!
+//! cargo run --release -p atlas-bench --bin tokens -- [--quick] [--json]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use atlas_app_server::{
+    cmd_fn, AppName, CmdOutput, MemoryStorage, Storage, StorageKey, Token, TokenRecord, Tokens, TokensConfig,
+};
+use atlas_bench::alloc::{live_bytes, CountingAlloc};
+use atlas_bench::{on_threads, otp, quantile, Opts};
+use atlas_cache::{CoarseClock, Expiring, Table};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+const KEYS: usize = 1_000;
+/// Indices per thread for the uniform runs (a power of two).
+const SEQ: usize = 1 << 14;
+
+/// A 300-byte token, as in the cache bench: "FlyV1 fm2_" + base64url.
+fn token(i: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut s = String::from("FlyV1 fm2_");
+    while s.len() < 300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push(ALPHABET[(x % 64) as usize] as char);
+    }
+    s
+}
+
+fn app(i: usize) -> String {
+    format!("app-{i}")
+}
+
+/// A fake fly CLI: counts calls, takes `delay`, prints a token.
+fn fake_cli(delay: Duration, calls: Arc<AtomicUsize>) -> impl atlas_app_server::CmdFn {
+    cmd_fn(move |_program, _args| {
+        let calls = calls.clone();
+        async move {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(CmdOutput {
+                exit_code: 0,
+                stdout: format!("{}\n", token(n)),
+                stderr: String::new(),
+            })
+        }
+    })
+}
+
+fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Polls a future that completes without waiting (the fast path) once.
+fn now_or_never<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the fast path waited"),
+    }
+}
+
+/// Pseudo-random key indices per thread.
+fn sequences(threads: usize) -> Vec<Vec<u16>> {
+    (0..threads)
+        .map(|t| {
+            let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1);
+            (0..SEQ)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % KEYS as u64) as u16
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// ns per operation of `op(thread, key index)` on `threads` threads.
+fn per_op(threads: usize, iters: usize, seqs: &[Vec<u16>], op: impl Fn(usize) -> usize + Sync) -> f64 {
+    let wall = on_threads(threads, |t| {
+        let seq = &seqs[t];
+        let mut acc = 0usize;
+        for i in 0..iters {
+            acc = acc.wrapping_add(op(seq[i & (SEQ - 1)] as usize));
+        }
+        black_box(acc);
+    });
+    wall / iters as f64
+}
+
+fn warm_get(opts: &Opts) {
+    opts.section("warm get: Tokens::get vs the bare atlas-cache lookup underneath (no tracing subscriber)");
+    let rt = runtime(2);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let tokens = rt.block_on(async {
+        let tokens = Tokens::start(TokensConfig::default().cmd_fn(fake_cli(Duration::ZERO, calls.clone())))
+            .await
+            .expect("starts");
+        for i in 0..KEYS {
+            tokens.get(&app(i)).await.expect("warm");
+        }
+        tokens
+    });
+    // The anchor: the same table shape, filled with the same tokens, read
+    // the way the facade reads it (coarse clock, TTL check, token clone).
+    let table: Table<AppName, Expiring<Token>> = Table::new();
+    let _owner = table.owner().claim();
+    let now = CoarseClock::global().now_unix();
+    let names: Vec<String> = (0..KEYS).map(app).collect();
+    for (i, name) in names.iter().enumerate() {
+        let t = tokens.cached(name).expect("warm");
+        assert_eq!(t.expose().len(), token(i).len());
+        let name = AppName::new(name).expect("valid");
+        table.insert_expiring(name, t, now + 86_400).expect("owned");
+    }
+    let seqs = sequences(2);
+    let iters = opts.pick(2_000_000, 300_000);
+    for threads in [1, 2] {
+        let bare = per_op(threads, iters, &seqs, |k| {
+            let now = CoarseClock::global().now_unix();
+            table.lookup(names[k].as_str(), now).map_or(0, |t| t.expose().len())
+        });
+        let facade = per_op(threads, iters, &seqs, |k| {
+            now_or_never(tokens.get(&names[k])).map_or(0, |t| t.expose().len())
+        });
+        opts.report(
+            &format!("Tokens::get, warm, uniform keys [{threads}t]"),
+            facade,
+            "ns",
+            "bare Table::lookup + clock",
+            bare,
+        );
+    }
+    // One hot key on two threads: both sides clone one token (a shared
+    // reference count), the facade adds no shared write of its own.
+    let hot = vec![vec![7u16; SEQ]; 2];
+    let bare = per_op(2, iters, &hot, |k| {
+        let now = CoarseClock::global().now_unix();
+        table.lookup(names[k].as_str(), now).map_or(0, |t| t.expose().len())
+    });
+    let facade = per_op(2, iters, &hot, |k| {
+        now_or_never(tokens.get(&names[k])).map_or(0, |t| t.expose().len())
+    });
+    opts.report(
+        "Tokens::get, warm, one hot key [2t]",
+        facade,
+        "ns",
+        "bare Table::lookup + clock",
+        bare,
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), KEYS, "warm gets ran no CLI");
+    rt.block_on(tokens.shutdown());
+}
+
+/// Wall time of `apps` × `callers` concurrent gets on a fresh stack whose
+/// CLI takes `delay`; returns (wall, CLI calls).
+fn herd(apps: usize, callers: usize, delay: Duration) -> (Duration, usize) {
+    let rt = runtime(2);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let wall = rt.block_on(async {
+        let tokens = Tokens::start(
+            TokensConfig::default()
+                .cmd_fn(fake_cli(delay, calls.clone()))
+                .soft_expiry_lead(Duration::ZERO),
+        )
+        .await
+        .expect("starts");
+        let names: Arc<Vec<String>> = Arc::new((0..apps).map(app).collect());
+        let t0 = Instant::now();
+        let mut tasks = Vec::with_capacity(apps * callers);
+        for c in 0..callers {
+            for i in 0..apps {
+                let (tokens, names) = (tokens.clone(), names.clone());
+                // Interleave the apps so that each app's callers arrive spread out.
+                let i = (i + c * 7) % apps;
+                tasks.push(tokio::spawn(async move { tokens.get(&names[i]).await.is_ok() }));
+            }
+        }
+        for t in tasks {
+            assert!(t.await.expect("joins"), "every caller got a token");
+        }
+        let wall = t0.elapsed();
+        tokens.shutdown().await;
+        wall
+    });
+    (wall, calls.load(Ordering::Relaxed))
+}
+
+fn cold_herd(opts: &Opts) {
+    opts.section("cold herd: 1,000 apps x 16 concurrent callers, fake CLI taking 20 ms");
+    let cli = Duration::from_millis(20);
+    let (start_only, _) = herd(1_000, 1, Duration::ZERO);
+    let (wall, calls) = herd(1_000, 16, cli);
+    opts.note(&format!(
+        "anchor: 2 x 20 ms + the time to start 1,000 servers (1,000 apps x 1 caller, instant CLI: {:.1} ms)",
+        start_only.as_secs_f64() * 1e3
+    ));
+    opts.report(
+        "cold herd 1,000 apps x 16 callers, CLI calls",
+        calls as f64,
+        "calls",
+        "apps (exactly one call each)",
+        1_000.0,
+    );
+    opts.report(
+        "cold herd 1,000 apps x 16 callers, wall time",
+        wall.as_secs_f64() * 1e3,
+        "ms",
+        "2 x CLI + start of 1,000 servers",
+        (2 * cli + start_only).as_secs_f64() * 1e3,
+    );
+    assert_eq!(calls, 1_000, "the CLI ran exactly once per app");
+}
+
+fn idle_bytes(opts: &Opts) {
+    opts.section("bytes per idle AppServer (token cached, soft-expiry timer armed)");
+    let n = opts.pick(10_000, 2_000);
+    let rt = runtime(2);
+    let per_server = rt.block_on(async {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tokens = Tokens::start(TokensConfig::default().cmd_fn(fake_cli(Duration::ZERO, calls)))
+            .await
+            .expect("starts");
+        for i in 0..n {
+            tokens.get(&app(i)).await.expect("token");
+        }
+        // Let the background persists finish and the servers go idle.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let with_servers = live_bytes();
+        // Stop every AppServer, keeping table and storage: kill `apps`
+        // (rest_for_one restarts it, empty).
+        let root = tokens.supervisor();
+        let apps = root
+            .which_children()
+            .await
+            .expect("runs")
+            .into_iter()
+            .find(|c| &*c.id == "apps")
+            .and_then(|c| c.child_ref().cloned())
+            .expect("apps runs");
+        apps.kill();
+        while !tokens.running_apps().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let without = live_bytes();
+        assert!(tokens.cached(&app(0)).is_some(), "the table kept its tokens");
+        tokens.shutdown().await;
+        (with_servers - without) as f64 / n as f64
+    });
+    opts.note(&format!(
+        "{n} servers; measured as live heap with them minus after they stopped (table and storage kept): \
+         task + future, mailbox, armed timer, dynamic-supervisor bookkeeping; the registry's hash \
+         table keeps its capacity, so its ~50 B/entry is not in the figure (as ETS is not in Erlang's)"
+    ));
+    let anchor = "idle Erlang gen_server (process_info memory)";
+    match otp::otp_bench().and_then(|f| otp::find(&f, "idle gen_server after start + one call")) {
+        Some(erl) => opts.report("idle AppServer", per_server, "bytes", anchor, erl),
+        None => opts.report(
+            "idle AppServer",
+            per_server,
+            "bytes",
+            "2.7 KiB (Erlang, not measured here)",
+            2_728.0,
+        ),
+    }
+}
+
+fn slow_path(opts: &Opts) {
+    opts.section("slow-path round trip: facade -> AppServer -> reply (warm server, table entry gone, storage hit)");
+    let samples = opts.pick(20_000, 3_000);
+    let rt = runtime(2);
+    // Both loops run in a task on the runtime (not in `block_on`), so the
+    // caller and the server are both runtime workers, as in a real program.
+    let (ours, anchor) = rt.block_on(async {
+        tokio::spawn(async move {
+            let store = Arc::new(MemoryStorage::new());
+            let calls = Arc::new(AtomicUsize::new(0));
+            let tokens = Tokens::start(
+                TokensConfig::default()
+                    .cmd_fn(fake_cli(Duration::ZERO, calls.clone()))
+                    .storage(store.clone()),
+            )
+            .await
+            .expect("starts");
+            let name = AppName::new("my-app").expect("valid");
+            tokens.get("my-app").await.expect("warm server");
+            let record = TokenRecord {
+                token: Token::new(token(1)),
+                expires_at: Some(CoarseClock::global().now_unix() + 86_400),
+            };
+            let mut ours = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                // Drop the table entry (and the stored copy, through the same
+                // server), then put the stored copy back, so that the get goes
+                // to the server and hits storage.
+                tokens.invalidate("my-app").await.expect("invalidate");
+                store.put(&name, StorageKey::Cached, record.clone()).await.expect("put");
+                let t0 = Instant::now();
+                let t = tokens.get("my-app").await.expect("storage hit");
+                ours.push(t0.elapsed().as_nanos() as f64);
+                black_box(t);
+            }
+            assert_eq!(calls.load(Ordering::Relaxed), 1, "every slow-path get hit storage");
+            tokens.shutdown().await;
+
+            // Anchor: a bare tokio request/reply to a spawned task (unbounded
+            // mpsc + oneshot), the least any server round trip costs, in the
+            // same pattern: an untimed request first, then the timed one.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<u64>>();
+            let echo = tokio::spawn(async move {
+                while let Some(reply) = rx.recv().await {
+                    let _ = reply.send(1);
+                }
+            });
+            let call = |tx: &tokio::sync::mpsc::UnboundedSender<_>| {
+                let (rtx, rrx) = tokio::sync::oneshot::channel();
+                tx.send(rtx).expect("echo runs");
+                rrx
+            };
+            let mut anchor = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                black_box(call(&tx).await.expect("reply"));
+                let t0 = Instant::now();
+                black_box(call(&tx).await.expect("reply"));
+                anchor.push(t0.elapsed().as_nanos() as f64);
+            }
+            drop(tx);
+            echo.await.expect("echo ends");
+            (ours, anchor)
+        })
+        .await
+        .expect("bench task")
+    });
+    let (mut ours, mut anchor) = (ours, anchor);
+    for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+        opts.report(
+            &format!("slow-path get round trip {label}"),
+            quantile(&mut ours, q) / 1e3,
+            "us",
+            &format!("bare tokio mpsc+oneshot {label}"),
+            quantile(&mut anchor, q) / 1e3,
+        );
+    }
+}
+
+fn main() {
+    let opts = Opts::from_args();
+    let t0 = Instant::now();
+    opts.note("no tracing subscriber installed: spans are disabled, as in a program that does not trace");
+    warm_get(&opts);
+    cold_herd(&opts);
+    idle_bytes(&opts);
+    slow_path(&opts);
+    opts.note(&format!("whole run: {:.1} s", t0.elapsed().as_secs_f64()));
+}

@@ -1,0 +1,142 @@
+//! Shared helpers for the integration tests: a stack on fakes, a clock moved
+//! together with tokio's paused time, and a tracing capture.
+
+#![allow(dead_code)]
+
+pub mod capture;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlas_app_server::testing::{FakeCli, FlakyStorage};
+use atlas_app_server::{
+    AppName, ManualClock, MemoryStorage, Storage, StorageKey, Token, TokenRecord, Tokens, TokensConfig,
+};
+
+/// A token that looks like a Fly token.
+pub fn fly(tag: &str) -> String {
+    format!("FlyV1 fm2_{tag}")
+}
+
+pub fn app(name: &str) -> AppName {
+    AppName::new(name).expect("valid app name")
+}
+
+/// The start of every test's manual clock.
+pub const T0: i64 = 1_700_000_000;
+
+/// A stack on fakes, with handles to each.
+pub struct Fixture {
+    pub tokens: Tokens,
+    pub cli: FakeCli,
+    pub store: Arc<FlakyStorage<MemoryStorage>>,
+    pub clock: ManualClock,
+}
+
+/// The config every fixture starts from: fake CLI, flaky-able memory
+/// storage, manual clock, no user token.
+pub fn config(cli: &FakeCli, store: &Arc<FlakyStorage<MemoryStorage>>, clock: &ManualClock) -> TokensConfig {
+    TokensConfig::default()
+        .cmd_fn(cli.clone())
+        .storage(store.clone())
+        .clock(clock.clone())
+}
+
+impl Fixture {
+    /// A stack whose CLI mints `token`.
+    pub async fn new(token: &str) -> Self {
+        Self::with(FakeCli::succeeding(token), |c| c).await
+    }
+
+    /// A stack on `cli`, its config adjusted by `adjust`.
+    pub async fn with(cli: FakeCli, adjust: impl FnOnce(TokensConfig) -> TokensConfig) -> Self {
+        let store = Arc::new(FlakyStorage::new(MemoryStorage::new()));
+        let clock = ManualClock::new(T0);
+        let tokens = Tokens::start(adjust(config(&cli, &store, &clock)))
+            .await
+            .expect("stack starts");
+        Self {
+            tokens,
+            cli,
+            store,
+            clock,
+        }
+    }
+
+    /// Moves the manual clock and tokio's paused clock together.
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        tokio::time::advance(by).await;
+    }
+
+    pub async fn stored(&self, name: &str, key: StorageKey) -> Option<TokenRecord> {
+        self.store.get(&app(name), key).await.expect("storage get")
+    }
+
+    pub async fn store_cached(&self, name: &str, token: &str, expires_at: i64) {
+        let rec = TokenRecord {
+            token: Token::new(token),
+            expires_at: Some(expires_at),
+        };
+        self.store
+            .put(&app(name), StorageKey::Cached, rec)
+            .await
+            .expect("storage put");
+    }
+
+    pub async fn store_manual(&self, name: &str, token: &str) {
+        let rec = TokenRecord {
+            token: Token::new(token),
+            expires_at: None,
+        };
+        self.store
+            .put(&app(name), StorageKey::Manual, rec)
+            .await
+            .expect("storage put");
+    }
+
+    /// Kills the root's child `id` (fault injection) and returns once the
+    /// tree has started a new incarnation of it.
+    pub async fn kill_child(&self, id: &str) {
+        let root = self.tokens.supervisor();
+        let before = root
+            .which_children()
+            .await
+            .expect("root runs")
+            .into_iter()
+            .find(|c| &*c.id == id)
+            .and_then(|c| c.child_ref().cloned())
+            .expect("child runs");
+        before.kill();
+        eventually(|| async {
+            let now = root.which_children().await.expect("root runs");
+            let c = now.iter().find(|c| &*c.id == id)?;
+            let r = c.child_ref()?;
+            (r != &before).then_some(())
+        })
+        .await;
+        // And every child after it is running again.
+        eventually(|| async {
+            let now = root.which_children().await.expect("root runs");
+            now.iter().all(|c| c.child_ref().is_some()).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Yields to the runtime until `check` gives `Some` (the other tasks run
+/// meanwhile); panics after many rounds. Waits for an event that has no
+/// other handle to await; never sleeps.
+pub async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..10_000 {
+        if let Some(t) = check().await {
+            return t;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("condition never became true");
+}
