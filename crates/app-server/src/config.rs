@@ -206,8 +206,20 @@ impl TokensConfig {
         self.token_kind
     }
 
-    /// The arguments of the CLI call for `app` (the program is `fly`).
-    pub(crate) fn cli_args<'a>(&'a self, app: &'a str) -> Vec<&'a str> {
+    /// The arguments of the CLI call for `app` (the program is `fly`):
+    /// `tokens create readonly` with `-o ORG` when an org is set (without a
+    /// terminal and without an org flyctl refuses: "slug argument must be
+    /// specified when not running interactively"), or `tokens create deploy
+    /// -a APP` for [`TokenKind::Deploy`].
+    ///
+    /// ```
+    /// use atlas_app_server::{TokenKind, TokensConfig};
+    /// let c = TokensConfig::default().org("acme");
+    /// assert_eq!(c.cli_args("my-app"), ["tokens", "create", "readonly", "-o", "acme"]);
+    /// let c = c.token_kind(TokenKind::Deploy);
+    /// assert_eq!(c.cli_args("my-app"), ["tokens", "create", "deploy", "-a", "my-app"]);
+    /// ```
+    pub fn cli_args<'a>(&'a self, app: &'a str) -> Vec<&'a str> {
         match self.token_kind {
             TokenKind::Readonly => {
                 let mut args = vec!["tokens", "create", "readonly"];

@@ -18,7 +18,12 @@ pub const CONFIG_SIZE_LIMIT: u64 = 1024 * 1024;
 /// flyctl rewrites `config.yml` in place (truncate + write) under a lock we
 /// do not take; a parse failure may be a half-written file, so we look again
 /// after this pause (the writer holds its lock for microseconds).
-const REREAD_PAUSE: Duration = Duration::from_millis(20);
+///
+/// Kept tiny on purpose: [`ConfigFileFn::read_token`] is synchronous and the
+/// AppServer calls it inline, on a tokio worker thread, so this sleep blocks
+/// that worker (and every task queued on it). 1 ms outlasts flyctl's write
+/// and costs nothing noticeable; it happens only after a parse failure.
+const REREAD_PAUSE: Duration = Duration::from_millis(1);
 
 /// Where a user token came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,44 +1,19 @@
-//! The `fly tokens create …` command line, the org it is run for, and
-//! [`TokenShapeCheck`], which turns output that is not a token into a miss.
+//! The org `fly tokens create` is run for, and [`TokenShapeCheck`], which
+//! turns output that is not a token into a miss.
+//!
+//! The command line itself is built by `atlas-app-server`
+//! ([`TokensConfig::cli_args`](atlas_app_server::TokensConfig::cli_args)),
+//! from the org and [`TokenKind`](atlas_app_server::TokenKind) set there.
 
 use std::io;
 
 use async_trait::async_trait;
-use atlas_app_server::{AppName, CmdFn, CmdOutput};
+use atlas_app_server::{CmdFn, CmdOutput};
 
 use crate::{looks_like_fly_token, Env};
 
 /// The environment variable flyctl reads the org from.
 pub const FLY_ORG_ENV: &str = "FLY_ORG";
-
-/// The arguments of `fly tokens create readonly`, with `-o ORG` when an org
-/// is known: without a terminal and without an org flyctl refuses ("slug
-/// argument must be specified when not running interactively").
-///
-/// ```
-/// assert_eq!(atlas_fly_cli::readonly_args(Some("acme")), ["tokens", "create", "readonly", "-o", "acme"]);
-/// assert_eq!(atlas_fly_cli::readonly_args(None), ["tokens", "create", "readonly"]);
-/// ```
-pub fn readonly_args(org: Option<&str>) -> Vec<String> {
-    let mut args: Vec<String> = ["tokens", "create", "readonly"].map(String::from).into();
-    if let Some(org) = org {
-        args.extend(["-o".to_owned(), org.to_owned()]);
-    }
-    args
-}
-
-/// The arguments of the app-scoped alternative, `fly tokens create deploy
-/// -a APP` (a token that can also write to the app).
-///
-/// ```
-/// let app = atlas_app_server::AppName::new("my-app").unwrap();
-/// assert_eq!(atlas_fly_cli::deploy_args(&app), ["tokens", "create", "deploy", "-a", "my-app"]);
-/// ```
-pub fn deploy_args(app: &AppName) -> Vec<String> {
-    ["tokens", "create", "deploy", "-a", app.as_str()]
-        .map(String::from)
-        .into()
-}
 
 /// The org to pass as `-o`: the explicit setting (`--org`) when given,
 /// otherwise `FLY_ORG` from `env`. Blank values count as unset; a value that

@@ -1,27 +1,46 @@
 //! # atlas-fly-cli
 //!
 //! The real world for the atlas token stack: the three adapters behind the
-//! seams of [`atlas_app_server`], and (later) the `fly-tokens` binary.
-//! This is the only atlas crate that spawns processes or touches files.
+//! seams of [`atlas_app_server`], [`default_config`] that wires them, and the
+//! `fly-tokens` binary. This is the only atlas crate that spawns processes
+//! or touches files.
 //!
 //! | seam | adapter | what it does |
 //! | --- | --- | --- |
-//! | [`CmdFn`](atlas_app_server::CmdFn) | [`ProcessCmd`] (+ [`TokenShapeCheck`]) | runs `fly`/`flyctl` with no terminal, capped output, its own process group killed when the future is dropped |
+//! | [`CmdFn`](atlas_app_server::CmdFn) | [`ProcessCmd`] | runs `fly`/`flyctl` with no terminal, capped output, its own process group killed when the future is dropped |
 //! | [`ConfigFileFn`](atlas_app_server::ConfigFileFn) | [`FlyConfig`] | `FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`, then `access_token` in `~/.fly/config.yml` |
 //! | [`Storage`](atlas_app_server::Storage) | [`FileStorage`] | one JSON file per record, crash-safe writes, owner-only permissions |
 //!
-//! Helpers: [`readonly_args`]/[`deploy_args`] build the `fly tokens create`
-//! command line, [`resolve_org`] picks the `-o` org (setting, then
-//! `FLY_ORG`), [`looks_like_fly_token`] and [`token_expiry_hint`] read a
-//! token's shape and its validity window, [`default_store_dir`] says where
-//! tokens are kept, and [`Env`] lets every environment lookup be replaced in
-//! tests.
+//! Most users start from [`default_config`] (or [`ConfigOptions`], whose
+//! methods mirror the `fly-tokens` flags) and hand it to
+//! [`Tokens::start`](atlas_app_server::Tokens::start):
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use atlas_app_server::Tokens;
+//!
+//! let tokens = Tokens::start(atlas_fly_cli::ConfigOptions::new().org("acme").build()?).await?;
+//! let token = tokens.get("my-app").await?; // cache, store, your own token, `fly tokens create`, manual
+//! # let _ = token;
+//! tokens.shutdown().await; // background persists land before this returns
+//! # Ok(()) }
+//! ```
+//!
+//! Helpers: [`resolve_org`] picks the `-o` org (setting, then `FLY_ORG`),
+//! [`looks_like_fly_token`] (re-exported from `atlas-app-server`) and
+//! [`token_expiry_hint`] read a token's shape and its validity window,
+//! [`default_store_dir`] says where tokens are kept, [`TokenShapeCheck`]
+//! turns non-token output of any [`CmdFn`](atlas_app_server::CmdFn) into a
+//! miss, and [`Env`] lets every environment lookup be replaced in tests.
+//!
+//! Each adapter also works alone, with no process or network in sight:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use atlas_app_server::{AppName, CmdFn, ConfigFileFn, Storage, StorageKey, TokenRecord};
-//! use atlas_fly_cli::{readonly_args, Env, FileStorage, FlyConfig, ProcessCmd, TokenShapeCheck};
+//! use atlas_fly_cli::{Env, FileStorage, FlyConfig, ProcessCmd};
 //!
 //! // The user's own token, from a fixed environment instead of the process's.
 //! let config = FlyConfig::with_env(Env::from_pairs([("FLY_ACCESS_TOKEN", "FlyV1 fm2_mine")]));
@@ -35,14 +54,22 @@
 //! assert!(store.get(&app, StorageKey::Cached).await?.is_some());
 //!
 //! // Run a "fly CLI" (here a shell standing in for it) the way the AppServer would.
-//! let cli = TokenShapeCheck::new(ProcessCmd::new().fly_bin("/bin/sh"));
+//! let cli = ProcessCmd::new().fly_bin("/bin/sh");
 //! let args = ["-c", "echo 'Update available!' >&2; echo FlyV1 fm2_minted"];
 //! let out = cli.run("fly", &args).await?;
-//! assert_eq!((out.exit_code, out.stdout.as_str()), (0, "FlyV1 fm2_minted"));
-//! assert_eq!(readonly_args(Some("acme")), ["tokens", "create", "readonly", "-o", "acme"]);
+//! assert_eq!((out.exit_code, out.stdout.as_str()), (0, "FlyV1 fm2_minted\n"));
+//! assert_eq!(out.stderr, "Update available!\n"); // stderr never mixes into the token
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## The `fly-tokens` binary
+//!
+//! `fly-tokens get APP` prints a token for `export FLY_API_TOKEN=$(fly-tokens
+//! get my-app)`; `refresh`, `invalidate`, `set-manual`, `clear-manual` and
+//! `status` manage the store, and `fly-tokens demo` runs the whole stack
+//! against a simulated CLI, with no Fly account and no network. See
+//! `fly-tokens --help` and the README.
 //!
 //! Secrets: tokens never appear in logs, errors or `Debug` output of this
 //! crate; CLI output is logged as a byte count only.
@@ -50,6 +77,7 @@
 //! Unix only (process groups, file modes).
 
 mod config;
+mod defaults;
 mod env;
 mod fly_cmd;
 mod msgpack;
@@ -57,9 +85,11 @@ mod runner;
 mod store;
 mod token_format;
 
+pub use atlas_app_server::looks_like_fly_token;
 pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
+pub use defaults::{default_config, ConfigOptions};
 pub use env::Env;
-pub use fly_cmd::{deploy_args, readonly_args, resolve_org, TokenShapeCheck, FLY_ORG_ENV};
+pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};
 pub use store::{default_store_dir, FileStorage, STORE_DIR_ENV};
-pub use token_format::{looks_like_fly_token, token_expiry_hint};
+pub use token_format::token_expiry_hint;

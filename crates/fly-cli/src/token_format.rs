@@ -1,7 +1,10 @@
-//! What a Fly token looks like, and the expiry hint inside one.
+//! The expiry hint inside a Fly token.
 //!
-//! Both read only the token's shape and its public caveats; neither proves a
-//! token valid (only Fly's API can).
+//! It reads only the token's public caveats and never proves a token valid
+//! (only Fly's API can). What a token looks like is
+//! [`looks_like_fly_token`](crate::looks_like_fly_token), which lives in
+//! `atlas-app-server` (the CLI link checks the shape there) and is
+//! re-exported here; the tests below keep covering it.
 
 use base64::Engine as _;
 
@@ -10,42 +13,11 @@ use crate::msgpack::{Head, Reader};
 /// The optional scheme flyctl prints before macaroon tokens.
 const FLYV1: &str = "FlyV1 ";
 
-/// Part prefixes: macaroons (`fm2_`, legacy `fm1r_`/`fm1a_`) and OAuth (`fo1_`).
-const PREFIXES: [&str; 4] = ["fm2_", "fm1r_", "fm1a_", "fo1_"];
+/// The other scheme a token value may carry (FLYCTL.md).
+const BEARER: &str = "Bearer ";
 
 /// Macaroon caveat type of a validity window (`[not_before, not_after]`).
 const CAV_VALIDITY_WINDOW: i128 = 4;
-
-/// Whether `s` (already trimmed) has the shape of a Fly token as
-/// `fly tokens create` prints it: an optional `FlyV1 ` scheme, then one or
-/// more comma-separated parts, each `fm2_`, `fm1r_`, `fm1a_` or `fo1_`
-/// followed by base64 (standard or URL-safe, padding allowed).
-///
-/// Used to reject CLI output that is not a token (an error message printed on
-/// stdout, a prompt, a version banner) instead of caching it.
-///
-/// ```
-/// use atlas_fly_cli::looks_like_fly_token;
-/// assert!(looks_like_fly_token("FlyV1 fm2_lJPECAAAAAAAAV6Q,fm2_lJPEEA+/=="));
-/// assert!(looks_like_fly_token("fo1_abc_DEF-123"));
-/// assert!(!looks_like_fly_token("Error: no access token available"));
-/// assert!(!looks_like_fly_token("FlyV1 "));
-/// ```
-pub fn looks_like_fly_token(s: &str) -> bool {
-    let body = s.strip_prefix(FLYV1).unwrap_or(s);
-    !body.is_empty() && body.split(',').all(looks_like_part)
-}
-
-fn looks_like_part(part: &str) -> bool {
-    PREFIXES.iter().any(|prefix| {
-        part.strip_prefix(prefix).is_some_and(|rest| {
-            !rest.is_empty()
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
-        })
-    })
-}
 
 /// The expiry hint of a Fly macaroon token: the smallest `not_after` (unix
 /// seconds) of the validity-window caveats of its `fm2_` parts, or `None`
@@ -55,7 +27,10 @@ fn looks_like_part(part: &str) -> bool {
 /// signature is not (and cannot be) checked here.
 pub fn token_expiry_hint(token: &str) -> Option<i64> {
     let body = token.trim();
-    let body = body.strip_prefix(FLYV1).unwrap_or(body);
+    let body = body
+        .strip_prefix(FLYV1)
+        .or_else(|| body.strip_prefix(BEARER))
+        .unwrap_or(body);
     body.split(',')
         .filter_map(|part| part.trim().strip_prefix("fm2_"))
         .filter_map(|b64| {
@@ -136,6 +111,7 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
 
     use super::*;
+    use crate::looks_like_fly_token;
     use crate::msgpack::write;
 
     /// A macaroon with the given caveats (already encoded type/body pairs).
@@ -184,6 +160,8 @@ mod tests {
             "fm1a_abc",
             "fo1_abc-DEF_1",
             "FlyV1 fo1_a,fm2_b",
+            // FLYCTL.md: a leading `FlyV1 ` or `Bearer ` scheme is optional.
+            "Bearer fm2_abc",
         ] {
             assert!(looks_like_fly_token(ok), "{ok}");
         }
@@ -197,7 +175,7 @@ mod tests {
             ",fm2_abc",
             "fm2_abc def",
             "fm2_abc\nfm2_def",
-            "Bearer fm2_abc",
+            "Bearer ",
             "flyv1 fm2_abc",
             "Update available 0.3.1 -> 0.3.2",
             "fm2_abc, fm2_def",

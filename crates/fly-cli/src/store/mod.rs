@@ -122,6 +122,24 @@ impl FileStorage {
         }
     }
 
+    /// Opens the per-user fallback directory under the system temp dir
+    /// directly, with a warning: for when no store directory can be named at
+    /// all (neither `ATLAS_FLY_TOKENS_DIR`, `XDG_DATA_HOME` nor `HOME` is set).
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when it cannot be used.
+    pub fn open_temp() -> Result<Self, StorageError> {
+        let root = std::env::temp_dir();
+        let dir = dir::private_temp_dir(&root).map_err(|e| {
+            StorageError::Unavailable(format!("cannot use a token store under {}: {e}", root.display()))
+        })?;
+        tracing::warn!(
+            using = %dir.display(),
+            "no token store directory is configured (ATLAS_FLY_TOKENS_DIR, XDG_DATA_HOME, HOME); using a temporary one"
+        );
+        Self::open_inner(&dir, true)
+    }
+
     fn open_inner(dir: &Path, fallback: bool) -> Result<Self, StorageError> {
         let unavailable = |what: &Path, e: std::io::Error| {
             StorageError::Unavailable(format!("cannot use token store directory {}: {e}", what.display()))

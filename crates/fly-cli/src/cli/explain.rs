@@ -1,0 +1,182 @@
+//! The message of a failed `get`/`refresh`: what each link of the chain
+//! found, and how to fix it. Never a token: a [`NoTokenReport`] holds none.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use atlas_app_server::{CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
+
+/// Where the user's own token was looked for, for the message.
+pub struct Context<'a> {
+    /// The config file that was read, if any.
+    pub config_path: Option<&'a Path>,
+    /// The org passed as `-o`, if any.
+    pub org: Option<&'a str>,
+}
+
+/// The whole message, several lines, no trailing newline.
+pub fn no_token(report: &NoTokenReport, cx: &Context<'_>) -> String {
+    let app = &report.app;
+    let mut m = format!("fly-tokens: no token available for app `{app}`:\n");
+    let _ = writeln!(m, "  stored token:  {}", storage(&report.storage));
+    let _ = writeln!(m, "  your token:    {}", user_token(report.user_token, cx));
+    let _ = writeln!(m, "  fly CLI:       {}", cli(&report.cli));
+    let _ = writeln!(m, "  manual token:  {}", manual(&report.manual));
+    m.push_str("how to fix:");
+    for hint in hints(report, cx) {
+        let _ = write!(m, "\n  - {hint}");
+    }
+    m
+}
+
+fn storage(f: &StorageFinding) -> String {
+    match f {
+        StorageFinding::None => "none".to_owned(),
+        StorageFinding::Expired { .. } => "expired".to_owned(),
+        StorageFinding::Skipped => "skipped (being replaced)".to_owned(),
+        StorageFinding::Failed(e) => format!("unreadable: {e}"),
+    }
+}
+
+fn user_token(f: UserTokenFinding, cx: &Context<'_>) -> String {
+    match (f, cx.config_path) {
+        (UserTokenFinding::Disabled, _) => "disabled (--no-config-file)".to_owned(),
+        (UserTokenFinding::None, Some(path)) => format!(
+            "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no access_token in {})",
+            path.display()
+        ),
+        (UserTokenFinding::None, None) => "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no config file)".to_owned(),
+    }
+}
+
+fn cli(f: &CliFinding) -> String {
+    match f {
+        CliFinding::Exited { code, stderr } if stderr.is_empty() => format!("exit code {code} (nothing on stderr)"),
+        CliFinding::Exited { code, stderr } => format!("exit code {code}: {stderr}"),
+        CliFinding::EmptyOutput => "exit code 0 but it printed nothing".to_owned(),
+        CliFinding::NotAToken => "exit code 0 but its output is not a Fly token (ignored)".to_owned(),
+        CliFinding::TimedOut { after } => format!("timed out after {after:?} (the process was killed)"),
+        CliFinding::NotRun(why) => format!("not run: {why}"),
+    }
+}
+
+fn manual(f: &ManualFinding) -> String {
+    match f {
+        ManualFinding::None => "none".to_owned(),
+        ManualFinding::Failed(e) => format!("unreadable: {e}"),
+    }
+}
+
+fn hints(report: &NoTokenReport, cx: &Context<'_>) -> Vec<String> {
+    let app = &report.app;
+    let org = cx.org.map(|o| format!(" -o {o}")).unwrap_or_default();
+    let mut hints = Vec::new();
+    match &report.cli {
+        CliFinding::Exited { stderr, .. } => {
+            let lower = stderr.to_lowercase();
+            if lower.contains("slug") || lower.contains("organization") || lower.contains(" org") {
+                hints.push(
+                    "name your Fly org: `--org ORG` or `export FLY_ORG=ORG` (flyctl cannot ask for one without a \
+                     terminal)"
+                        .to_owned(),
+                );
+            } else if lower.contains("login") || lower.contains("access token") || lower.contains("auth") {
+                hints.push("log in to Fly: `fly auth login`, then run this again".to_owned());
+            } else {
+                hints.push(format!(
+                    "run `fly tokens create readonly{org}` yourself to see the whole error"
+                ));
+            }
+        }
+        CliFinding::NotRun(_) => {
+            hints.push("install flyctl, or give its path with `--fly-bin PATH`".to_owned());
+        }
+        CliFinding::TimedOut { .. } => {
+            hints.push("give the CLI more time: `--cli-timeout 60s` (it may be waiting on the network)".to_owned());
+        }
+        CliFinding::EmptyOutput | CliFinding::NotAToken => hints.push(format!(
+            "check what `fly tokens create readonly{org}` prints: it should be one line `FlyV1 fm2_…`"
+        )),
+    }
+    if report.user_token == UserTokenFinding::Disabled {
+        hints.push("or drop `--no-config-file` to use your own token (FLY_API_TOKEN, ~/.fly/config.yml)".to_owned());
+    }
+    if let ManualFinding::Failed(_) = report.manual {
+        hints.push(format!(
+            "the manual token file is damaged: fix or remove it, or store it again with `fly-tokens set-manual {app}`"
+        ));
+    } else {
+        hints.push(format!(
+            "or store a token by hand: `fly-tokens set-manual {app}` (reads it from stdin)"
+        ));
+    }
+    hints
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use atlas_app_server::AppName;
+
+    use super::*;
+
+    fn report(cli: CliFinding) -> NoTokenReport {
+        NoTokenReport {
+            app: AppName::new("my-app").expect("valid"),
+            storage: StorageFinding::None,
+            user_token: UserTokenFinding::None,
+            cli,
+            manual: ManualFinding::None,
+        }
+    }
+
+    #[test]
+    fn names_every_link_and_the_fix() {
+        let cx = Context {
+            config_path: Some(Path::new("/home/me/.fly/config.yml")),
+            org: None,
+        };
+        let m = no_token(
+            &report(CliFinding::Exited {
+                code: 1,
+                stderr: "Error: no access token available. Please login with 'flyctl auth login'".into(),
+            }),
+            &cx,
+        );
+        assert_eq!(
+            m,
+            "fly-tokens: no token available for app `my-app`:\n  \
+             stored token:  none\n  \
+             your token:    none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no access_token in /home/me/.fly/config.yml)\n  \
+             fly CLI:       exit code 1: Error: no access token available. Please login with 'flyctl auth login'\n  \
+             manual token:  none\n\
+             how to fix:\n  \
+             - log in to Fly: `fly auth login`, then run this again\n  \
+             - or store a token by hand: `fly-tokens set-manual my-app` (reads it from stdin)"
+        );
+    }
+
+    #[test]
+    fn org_and_timeout_hints() {
+        let cx = Context {
+            config_path: None,
+            org: None,
+        };
+        let m = no_token(
+            &report(CliFinding::Exited {
+                code: 1,
+                stderr: "Error: slug argument must be specified when not running interactively".into(),
+            }),
+            &cx,
+        );
+        assert!(m.contains("--org ORG"), "{m}");
+        let m = no_token(
+            &report(CliFinding::TimedOut {
+                after: Duration::from_secs(1),
+            }),
+            &cx,
+        );
+        assert!(m.contains("timed out after 1s") && m.contains("--cli-timeout"), "{m}");
+    }
+}

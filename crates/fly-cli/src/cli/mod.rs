@@ -1,0 +1,221 @@
+//! The `fly-tokens` command line: flags, dispatch, logging and exit codes.
+
+mod commands;
+mod demo;
+mod duration;
+mod explain;
+mod fingerprint;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use atlas_fly_cli::ConfigOptions;
+use clap::{Args, Parser, Subcommand};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// No token available: every link of the chain missed (the message says
+/// what each found).
+pub const EXIT_NO_TOKEN: u8 = 1;
+/// Bad usage: an unknown flag, an invalid app name, an empty manual token.
+pub const EXIT_USAGE: u8 = 2;
+/// Anything else: the store cannot be used, the stack failed.
+pub const EXIT_FAILURE: u8 = 3;
+
+const AFTER_HELP: &str = "\
+How `get` finds a token (first hit wins):
+  1. the token cached in this process, then the store (unexpired `cached` record)
+  2. your own token: FLY_ACCESS_TOKEN, FLY_API_TOKEN, then access_token in
+     $FLY_CONFIG_DIR/config.yml or ~/.fly/config.yml   (off with --no-config-file)
+  3. `fly tokens create readonly [-o ORG]`, bounded by --cli-timeout
+  4. the manual token stored with `fly-tokens set-manual APP`
+A token from 2 or 3 is kept in the store for --ttl.
+
+Examples:
+  export FLY_API_TOKEN=$(fly-tokens get my-app)
+  fly-tokens --org my-org get my-app
+  fly-tokens refresh my-app              # after Fly rejected the token
+  fly-tokens set-manual my-app < token.txt
+  fly-tokens status --json
+  fly-tokens demo                        # the whole stack, simulated, no Fly account needed
+
+Exit codes: 0 ok, 1 no token available, 2 bad usage, 3 other failure (e.g. the store).
+Logs go to stderr; RUST_LOG=info (or debug) shows more (default: warnings).";
+
+/// Fly.io API tokens for your apps: resolved once, cached, kept across runs.
+///
+/// `fly-tokens get APP` prints a token on stdout and nothing else, so that
+/// `export FLY_API_TOKEN=$(fly-tokens get my-app)` works. Tokens are kept in
+/// a private store (0700 directory, 0600 files) and never appear in logs,
+/// error messages or command lines.
+#[derive(Debug, Parser)]
+#[command(name = "fly-tokens", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags that apply to every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Token store directory [default: $ATLAS_FLY_TOKENS_DIR, else
+    /// $XDG_DATA_HOME/atlas/fly-tokens, else ~/.local/share/atlas/fly-tokens]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+
+    /// The fly CLI to run [default: `fly`, else `flyctl`, on PATH]
+    #[arg(long, global = true, value_name = "PATH")]
+    fly_bin: Option<PathBuf>,
+
+    /// Fly org for `fly tokens create readonly -o ORG` [default: $FLY_ORG]
+    #[arg(long, global = true, value_name = "ORG")]
+    org: Option<String>,
+
+    /// How long an acquired token is kept, e.g. 12h, 30m [default: 24h]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_duration)]
+    ttl: Option<Duration>,
+
+    /// How long the fly CLI may run before it is killed, e.g. 15s, 1m [default: 15s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_duration)]
+    cli_timeout: Option<Duration>,
+
+    /// Do not use your own token (FLY_ACCESS_TOKEN, FLY_API_TOKEN, ~/.fly/config.yml)
+    #[arg(long, global = true)]
+    no_config_file: bool,
+}
+
+impl Global {
+    /// The library options these flags stand for.
+    fn options(&self) -> ConfigOptions {
+        let mut o = ConfigOptions::new().config_file_enabled(!self.no_config_file);
+        if let Some(dir) = &self.store {
+            o = o.store_dir(dir);
+        }
+        if let Some(bin) = &self.fly_bin {
+            o = o.fly_bin(bin);
+        }
+        if let Some(org) = &self.org {
+            o = o.org(org);
+        }
+        if let Some(ttl) = self.ttl {
+            o = o.ttl(ttl);
+        }
+        if let Some(t) = self.cli_timeout {
+            o = o.cli_timeout(t);
+        }
+        o
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print APP's token on stdout (and nothing else); on failure, say on
+    /// stderr what each source found and how to fix it
+    Get {
+        /// The Fly app name
+        app: String,
+    },
+    /// Drop APP's cached token and acquire a new one in one step (use after
+    /// the Fly API rejected the token); prints it like `get`
+    Refresh {
+        /// The Fly app name
+        app: String,
+    },
+    /// Drop APP's cached token (this process and the store); the manual
+    /// token, if any, stays
+    Invalidate {
+        /// The Fly app name
+        app: String,
+    },
+    /// Store a manual token for APP, used when nothing else has one. The
+    /// token is read from stdin, or from a hidden prompt when stdin is a
+    /// terminal; never from the command line
+    SetManual {
+        /// The Fly app name
+        app: String,
+    },
+    /// Remove APP's manual token
+    ClearManual {
+        /// The Fly app name
+        app: String,
+    },
+    /// List the tokens in the store: app, kind, expiry and a fingerprint
+    /// (first 8 hex characters of its SHA-256), never the token
+    Status {
+        /// One JSON object on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the whole stack against a simulated fly CLI and a temporary
+    /// store, with no Fly account and no network, and narrate what happens
+    Demo,
+}
+
+/// Parses the command line, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Demo));
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fly-tokens: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let options = cli.global.options();
+    match cli.command {
+        Command::Demo => demo::run().await,
+        Command::Status { json } => status::run(&options, json).await,
+        command => commands::run(&options, command).await,
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`. The default is `warn`, less the
+/// CLI link's own warnings (a failed `get` prints all they would say, once,
+/// in its message); `off` for the demo, whose narration is the point and
+/// which makes the CLI fail on purpose.
+fn init_logging(demo: bool) {
+    let default = if demo {
+        "off"
+    } else {
+        "warn,atlas_app_server::app_server::cli=error"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = Cli::try_parse_from(["fly-tokens", "get", "my-app", "--cli-timeout", "2m", "--org", "acme"])
+            .expect("parses");
+        assert_eq!(cli.global.cli_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(cli.global.org.as_deref(), Some("acme"));
+        assert!(Cli::try_parse_from(["fly-tokens", "set-manual", "my-app", "FlyV1 fm2_x"]).is_err());
+    }
+}
