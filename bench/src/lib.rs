@@ -164,3 +164,21 @@ pub mod alloc {
         }
     }
 }
+
+/// Pseudo-random key indices in `0..keys`, one sequence of `len` per thread
+/// (xorshift, seeded per thread so that threads never walk in lockstep).
+pub fn key_sequences(threads: usize, len: usize, keys: usize) -> Vec<Vec<u16>> {
+    (0..threads)
+        .map(|t| {
+            let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1);
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % keys as u64) as u16
+                })
+                .collect()
+        })
+        .collect()
+}

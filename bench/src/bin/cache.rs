@@ -60,19 +60,7 @@ struct Workload {
 impl Workload {
     fn new(threads: usize) -> Self {
         let keys = (1..=KEYS).map(|i| format!("app-{i}")).collect();
-        let seqs = (0..threads)
-            .map(|t| {
-                let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1);
-                (0..SEQ)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        (x % KEYS as u64) as u16
-                    })
-                    .collect()
-            })
-            .collect();
+        let seqs = atlas_bench::key_sequences(threads, SEQ, KEYS);
         Self { keys, seqs }
     }
 

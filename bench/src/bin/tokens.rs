@@ -84,19 +84,7 @@ fn now_or_never<F: Future>(fut: F) -> F::Output {
 
 /// Pseudo-random key indices per thread.
 fn sequences(threads: usize) -> Vec<Vec<u16>> {
-    (0..threads)
-        .map(|t| {
-            let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1);
-            (0..SEQ)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x % KEYS as u64) as u16
-                })
-                .collect()
-        })
-        .collect()
+    atlas_bench::key_sequences(threads, SEQ, KEYS)
 }
 
 /// ns per operation of `op(thread, key index)` on `threads` threads.
