@@ -1,6 +1,6 @@
 //! `TaskSupervisor`: fire-and-forget tasks, counted, contained, awaitable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,8 +27,18 @@ struct Inner {
     name: Arc<str>,
     closed: AtomicBool,
     next: AtomicU64,
-    tasks: Mutex<HashMap<u64, AbortHandle>>,
+    tasks: Mutex<Live>,
     idle: Notify,
+}
+
+/// The live tasks, and those that finished before `spawn` could record
+/// them (the lock is never held across `tokio::spawn`: a future dropped
+/// inside it, e.g. on a runtime that is shutting down, runs its `Done`
+/// guard on this very thread).
+#[derive(Debug, Default)]
+struct Live {
+    running: HashMap<u64, AbortHandle>,
+    finished_early: HashSet<u64>,
 }
 
 /// The task supervisor has shut down and takes no more tasks.
@@ -54,8 +64,10 @@ impl Drop for Done {
             tracing::error!(supervisor = %self.inner.name, "supervised task panicked");
         }
         let mut tasks = self.inner.tasks.lock();
-        tasks.remove(&self.key);
-        if tasks.is_empty() {
+        if tasks.running.remove(&self.key).is_none() {
+            tasks.finished_early.insert(self.key);
+        }
+        if tasks.running.is_empty() {
             self.inner.idle.notify_waiters();
         }
     }
@@ -69,7 +81,7 @@ impl TaskSupervisor {
                 name: name.into(),
                 closed: AtomicBool::new(false),
                 next: AtomicU64::new(0),
-                tasks: Mutex::new(HashMap::new()),
+                tasks: Mutex::new(Live::default()),
                 idle: Notify::new(),
             }),
         }
@@ -104,20 +116,20 @@ impl TaskSupervisor {
             inner: self.inner.clone(),
             key,
         };
-        // Hold the lock across spawn so the task's own removal cannot run
-        // before its insertion.
-        let mut tasks = self.inner.tasks.lock();
         let handle = tokio::spawn(async move {
             let _done = done;
             task.await;
         });
-        tasks.insert(key, handle.abort_handle());
+        let mut tasks = self.inner.tasks.lock();
+        if !tasks.finished_early.remove(&key) {
+            tasks.running.insert(key, handle.abort_handle());
+        }
         Ok(())
     }
 
     /// How many tasks are running.
     pub fn live(&self) -> usize {
-        self.inner.tasks.lock().len()
+        self.inner.tasks.lock().running.len()
     }
 
     /// Waits until no task is running.
@@ -150,10 +162,10 @@ impl TaskSupervisor {
 
     fn abort_all(&self) -> usize {
         let tasks = self.inner.tasks.lock();
-        for h in tasks.values() {
+        for h in tasks.running.values() {
             h.abort();
         }
-        tasks.len()
+        tasks.running.len()
     }
 }
 

@@ -84,3 +84,33 @@ async fn as_a_supervised_child_it_drains_on_stop() {
     assert_eq!(finished.load(Ordering::SeqCst), 1);
     assert!(!ts.is_open());
 }
+
+#[test]
+fn a_task_that_finishes_before_spawn_returns_is_not_counted_as_live() {
+    // A multi-thread runtime: the task may finish on a worker before
+    // `spawn` has recorded it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let ts = TaskSupervisor::new("tasks");
+    let _enter = rt.enter();
+    for _ in 0..2_000 {
+        ts.spawn(async {}).expect("open");
+    }
+    rt.block_on(ts.wait_idle());
+    assert_eq!(ts.live(), 0);
+}
+
+#[test]
+fn spawning_onto_a_runtime_that_is_shutting_down_does_not_deadlock() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let handle = rt.handle().clone();
+    rt.shutdown_background();
+    let ts = TaskSupervisor::new("tasks");
+    let _enter = handle.enter();
+    // The future is dropped inside tokio::spawn; its guard must not
+    // need a lock this thread holds.
+    ts.spawn(async {}).expect("open");
+    assert_eq!(ts.live(), 0);
+}
