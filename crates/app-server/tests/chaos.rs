@@ -124,3 +124,73 @@ async fn callers_survive_repeated_crashes_of_every_part_of_the_tree() {
     let bound = APPS.len() + invalidations.load(Ordering::SeqCst) + 24 * 2;
     assert!(f.cli.calls() <= bound, "CLI calls {} > {bound}", f.cli.calls());
 }
+
+/// The same on a real multi-threaded runtime, with real time: fewer kills
+/// (the intensities hold in real seconds), but callers, servers and the
+/// tree really run in parallel on two threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_survive_crashes_on_a_multi_threaded_runtime() {
+    let cli = FakeCli::succeeding(&fly("chaos")).with_delay(Duration::from_millis(2));
+    let f = Arc::new(Fixture::with(cli, |c| c).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut callers = Vec::new();
+    for c in 0..6usize {
+        let (f, stop, ok) = (f.clone(), stop.clone(), ok.clone());
+        callers.push(tokio::spawn(async move {
+            let mut i = c;
+            while !stop.load(Ordering::SeqCst) {
+                let app = APPS[i % APPS.len()];
+                i = i.wrapping_mul(7).wrapping_add(3);
+                let call = async {
+                    if i % 10 == 0 {
+                        f.tokens.invalidate(app).await.map(|()| None)
+                    } else {
+                        f.tokens.get(app).await.map(Some)
+                    }
+                };
+                let result = tokio::time::timeout(Duration::from_secs(30), call)
+                    .await
+                    .unwrap_or_else(|_| panic!("a call on {app} hung"));
+                match result {
+                    Ok(Some(token)) => {
+                        assert_eq!(token.expose(), fly("chaos"));
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(None) | Err(TokenError::ServerDown(_)) => {}
+                    Err(e) => panic!("unexpected error for {app}: {e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    // 15 AppServer kills (the apps allow 20 in 60 s) and one kill of each
+    // of three root children (the root allows 3 in 5 s), interleaved.
+    for round in 0..15usize {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        if let Some(server) = f.tokens.whereis(APPS[round % APPS.len()]) {
+            server.kill();
+        }
+        if round % 5 == 4 {
+            let id = ["table", "tasks", "registry"][round / 5];
+            let kids = f.tokens.supervisor().which_children().await.expect("the root runs");
+            if let Some(child) = kids.iter().find(|k| &*k.id == id).and_then(|k| k.child_ref().cloned()) {
+                child.kill();
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, Ordering::SeqCst);
+    for c in callers {
+        c.await.expect("no caller panicked");
+    }
+    assert!(f.tokens.supervisor().is_alive(), "the root never had to give up");
+    assert!(ok.load(Ordering::SeqCst) > 0);
+    for app in APPS {
+        let token = tokio::time::timeout(Duration::from_secs(30), f.tokens.get(app))
+            .await
+            .expect("no hang after the chaos")
+            .expect("a token after the chaos");
+        assert_eq!(token.expose(), fly("chaos"));
+    }
+}
