@@ -237,8 +237,15 @@ impl DynCore {
     async fn start(&mut self, spec: ChildSpec) -> Result<ChildRef, StartError> {
         let signal = ShutdownSignal::new();
         match run_start(spec.start(signal.clone())).await {
-            Ok(Child { future, supervisor }) => {
+            Ok(Child {
+                future,
+                supervisor,
+                kill_handle,
+            }) => {
                 let abort = self.tasks.spawn(future);
+                if let Some(handle) = &kill_handle {
+                    handle.bind(&abort);
+                }
                 emit(self.observer.as_ref(), &self.name, &spec.id, EventKind::Started);
                 let r = ChildRef {
                     id: spec.id.clone(),

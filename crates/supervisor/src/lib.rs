@@ -71,6 +71,7 @@ mod event;
 mod exit;
 mod handle;
 mod intensity;
+mod kill_handle;
 mod signal;
 mod spec;
 mod supervisor;
@@ -82,6 +83,7 @@ pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};
 pub use event::{Event, EventKind, Observer};
 pub use exit::ExitReason;
 pub use handle::{ControlError, SupervisorRef};
+pub use kill_handle::KillHandle;
 pub use signal::ShutdownSignal;
 pub use spec::{
     Child, ChildContext, ChildFuture, ChildKind, ChildSpec, RestartType, Shutdown, StartError, StartFuture,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ExitReason, ShutdownSignal, SupervisorRef};
+use crate::{ExitReason, KillHandle, ShutdownSignal, SupervisorRef};
 
 /// When a child is restarted (OTP's `restart` key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -110,6 +110,7 @@ where
 pub struct Child {
     pub(crate) future: ChildFuture,
     pub(crate) supervisor: Option<SupervisorRef>,
+    pub(crate) kill_handle: Option<KillHandle>,
 }
 
 impl Child {
@@ -125,6 +126,7 @@ impl Child {
             // the awaited local), doubling every idle child's size.
             future: Box::pin(IntoExit { inner: future }),
             supervisor: None,
+            kill_handle: None,
         }
     }
 
@@ -134,7 +136,16 @@ impl Child {
         Self {
             future,
             supervisor: Some(handle),
+            kill_handle: None,
         }
+    }
+
+    /// Binds `handle` to this incarnation's task when the supervisor spawns
+    /// it, so that the child can hand out a way to kill itself from its
+    /// start function.
+    pub fn with_kill_handle(mut self, handle: KillHandle) -> Self {
+        self.kill_handle = Some(handle);
+        self
     }
 }
 

@@ -257,6 +257,9 @@ impl Core {
         match run_start(spec.start(signal.clone())).await {
             Ok(child) => {
                 let abort = self.tasks.spawn(child.future);
+                if let Some(handle) = &child.kill_handle {
+                    handle.bind(&abort);
+                }
                 let child_ref = ChildRef {
                     id: id.clone(),
                     abort: abort.clone(),

@@ -174,3 +174,49 @@ async fn a_panicking_child_never_takes_down_a_sibling_or_the_supervisor() {
     assert_eq!(w.starts("steady"), 1);
     assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
 }
+
+#[tokio::test]
+async fn a_kill_handle_made_in_the_start_function_kills_its_incarnation() {
+    use atlas_supervisor::{Child, ChildSpec, KillHandle};
+    use std::sync::Arc;
+
+    let rec = Recorder::default();
+    let handles: Arc<parking_lot::Mutex<Vec<KillHandle>>> = Arc::default();
+    let kill_at_start = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (h, k) = (handles.clone(), kill_at_start.clone());
+    let spec = ChildSpec::worker("w", move |ctx| {
+        let me = KillHandle::new();
+        h.lock().push(me.clone());
+        if k.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            // Before the task exists: takes effect when it is spawned.
+            me.kill();
+        }
+        let stop = ctx.shutdown_signal();
+        async move {
+            Ok(Child::new(async move {
+                stop.cancelled().await;
+                ExitReason::Shutdown
+            })
+            .with_kill_handle(me))
+        }
+    });
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(5))
+        .observer(rec.observer())
+        .child(spec)
+        .start()
+        .await
+        .expect("starts");
+    let first = handles.lock()[0].clone();
+    kill_at_start.store(true, std::sync::atomic::Ordering::SeqCst);
+    first.kill();
+    // Second incarnation is killed before it runs; the third survives.
+    rec.wait_count("start w", 3).await;
+    assert_eq!(
+        rec.lines(),
+        ["start w", "stop w killed", "start w", "stop w killed", "start w"]
+    );
+    first.kill(); // a handle of a dead incarnation does nothing
+    assert!(sup.which_children().await.expect("alive")[0].child_ref().expect("running").is_alive());
+    sup.shutdown().await;
+}

@@ -18,7 +18,7 @@ use super::request::Request;
 #[derive(Default)]
 pub(crate) struct Mailbox {
     state: Mutex<State>,
-    /// Wakes the server for a request or a kill. `notify_one` leaves a
+    /// Wakes the server for a request. `notify_one` leaves a
     /// permit when the server is not waiting, so nothing pushed between the
     /// server's check and its wait is missed; the server only ever has one
     /// waiter, and re-checks the state after every wake.
@@ -29,7 +29,6 @@ pub(crate) struct Mailbox {
 struct State {
     queue: VecDeque<Request>,
     closed: bool,
-    killed: bool,
 }
 
 impl Mailbox {
@@ -45,17 +44,11 @@ impl Mailbox {
         Ok(())
     }
 
-    /// The next request, waiting for one; `None` once the server is killed.
-    pub(crate) async fn recv(&self) -> Option<Request> {
+    /// The next request, waiting for one.
+    pub(crate) async fn recv(&self) -> Request {
         loop {
-            {
-                let mut state = self.state.lock();
-                if state.killed {
-                    return None;
-                }
-                if let Some(req) = state.queue.pop_front() {
-                    return Some(req);
-                }
+            if let Some(req) = self.state.lock().queue.pop_front() {
+                return req;
             }
             self.ready.notified().await;
         }
@@ -91,23 +84,6 @@ impl Mailbox {
     /// Whether the server has stopped.
     pub(crate) fn is_closed(&self) -> bool {
         self.state.lock().closed
-    }
-
-    /// Asks the server to exit at once with reason `Killed`.
-    pub(crate) fn kill(&self) {
-        self.state.lock().killed = true;
-        self.ready.notify_one();
-    }
-
-    /// Completes once [`kill`](Self::kill) was called (a request that
-    /// arrives meanwhile wakes it too; it stays queued for `recv`).
-    pub(crate) async fn killed(&self) {
-        loop {
-            if self.state.lock().killed {
-                return;
-            }
-            self.ready.notified().await;
-        }
     }
 }
 

@@ -22,7 +22,7 @@ mod server;
 use std::fmt;
 use std::sync::Arc;
 
-use atlas_supervisor::{Child, ChildContext, ChildSpec, ExitReason, RestartType, StartError};
+use atlas_supervisor::{Child, ChildContext, ChildSpec, ExitReason, KillHandle, RestartType, StartError};
 use tokio::sync::oneshot;
 
 pub(crate) use request::{Request, Resolved};
@@ -39,6 +39,7 @@ use crate::{AppName, TokensConfig};
 pub struct AppServerRef {
     app: AppName,
     mailbox: Arc<Mailbox>,
+    kill: KillHandle,
 }
 
 impl fmt::Debug for AppServerRef {
@@ -73,12 +74,12 @@ impl AppServerRef {
         !self.mailbox.is_closed()
     }
 
-    /// Fault injection, as `Process.exit(pid, :kill)`: the server exits at
-    /// once with reason `Killed` (a request it was handling is dropped, a
-    /// running CLI future with it) and its supervisor restarts it. The
-    /// shared table keeps the app's token.
+    /// Fault injection, as `Process.exit(pid, :kill)`: the server's task is
+    /// aborted (exit reason `Killed`; a request it was handling is dropped,
+    /// a running CLI future with it, and queued callers see it down) and its
+    /// supervisor restarts it. The shared table keeps the app's token.
     pub fn kill(&self) {
-        self.mailbox.kill();
+        self.kill.kill();
     }
 
     /// Sends a request and waits for its answer.
@@ -107,9 +108,11 @@ pub(crate) fn child_spec(
         // later does not change a running server.
         let settings = config.read().clone();
         let mailbox = Arc::new(Mailbox::default());
+        let kill = KillHandle::new();
         let handle = AppServerRef {
             app: app.clone(),
             mailbox: mailbox.clone(),
+            kill: kill.clone(),
         };
         let registered = inc.registry.register(app.clone(), handle);
         let env = ServerEnv {
@@ -122,10 +125,7 @@ pub(crate) fn child_spec(
                 return Ok::<_, StartError>(Child::new(async { ExitReason::Normal }));
             };
             let server = AppServer::new(env, mailbox);
-            // Boxed here: `Child::new` wraps the future in an `async` block
-            // that keeps both the captured future and the awaited one (about
-            // twice its size); a box makes both a pointer.
-            Ok(Child::new(Box::pin(server.run(ctx.shutdown_signal(), registration))))
+            Ok(Child::new(server.run(ctx.shutdown_signal(), registration)).with_kill_handle(kill))
         }
     })
     .restart(RestartType::Transient)

@@ -54,8 +54,9 @@ impl AppServer {
         server
     }
 
-    /// Serves until stopped (`Shutdown`) or killed (`Killed`). `guard` (the
-    /// registry entry) is dropped with the task, however it ends.
+    /// Serves until stopped (`Shutdown`); a kill aborts the task. `guard`
+    /// (the registry entry) and the mailbox's closing are dropped with the
+    /// task, however it ends.
     pub(crate) async fn run<G: Send>(mut self, stop: ShutdownSignal, guard: G) -> ExitReason {
         let _guard = guard;
         let mailbox = self.mailbox.clone();
@@ -64,10 +65,7 @@ impl AppServer {
             let event = tokio::select! {
                 biased;
                 () = stop.cancelled() => return ExitReason::Shutdown,
-                req = mailbox.recv() => match req {
-                    Some(req) => Event::Request(req),
-                    None => return ExitReason::Killed,
-                },
+                req = mailbox.recv() => Event::Request(req),
                 () = fired(&mut self.soft_expiry) => {
                     self.soft_expiry = None;
                     Event::SoftExpiry
@@ -78,7 +76,6 @@ impl AppServer {
             let work: Pin<Box<dyn Future<Output = ()> + Send + '_>> = Box::pin(self.handle(event));
             tokio::select! {
                 biased;
-                () = mailbox.killed() => return ExitReason::Killed,
                 // Dropping `work` drops a running CLI future, which stops
                 // the process.
                 () = stop.cancelled() => return ExitReason::Shutdown,
