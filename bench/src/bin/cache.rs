@@ -37,18 +37,9 @@ impl Dist {
     }
 }
 
-/// A 300-byte token like the OTP script's: "FlyV1 fm2_" + pseudo-random base64url.
+/// A 300-byte token like the OTP script's.
 fn token(i: usize) -> Arc<str> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut s = String::from("FlyV1 fm2_");
-    while s.len() < 300 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.push(ALPHABET[(x % 64) as usize] as char);
-    }
-    s.into()
+    atlas_bench::fake_token(i).into()
 }
 
 /// Per-thread key sequences: pseudo-random indices (uniform) or the hot key.

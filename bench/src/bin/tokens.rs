@@ -29,18 +29,9 @@ const KEYS: usize = 1_000;
 /// Indices per thread for the uniform runs (a power of two).
 const SEQ: usize = 1 << 14;
 
-/// A 300-byte token, as in the cache bench: "FlyV1 fm2_" + base64url.
+/// A 300-byte token, as in the cache bench.
 fn token(i: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut s = String::from("FlyV1 fm2_");
-    while s.len() < 300 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.push(ALPHABET[(x % 64) as usize] as char);
-    }
-    s
+    atlas_bench::fake_token(i)
 }
 
 fn app(i: usize) -> String {
