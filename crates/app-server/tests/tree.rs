@@ -9,6 +9,16 @@ use atlas_app_server::testing::FakeCli;
 use atlas_app_server::{Acquirer, Source, StorageKey};
 use support::{eventually, fly, Fixture};
 
+/// A handle to each of the root's children, in start order; all must run.
+async fn running_children(root: &atlas_supervisor::SupervisorRef) -> Vec<atlas_supervisor::ChildRef> {
+    root.which_children()
+        .await
+        .expect("runs")
+        .iter()
+        .map(|c| c.child_ref().cloned().expect("running"))
+        .collect()
+}
+
 async fn warm(f: &Fixture, app: &str) {
     f.tokens.get(app).await.expect("token");
     // The background persist has landed.
@@ -83,21 +93,9 @@ async fn registry_crash_rebuilds_everything() {
     warm(&f, "my-app").await;
     let server = f.tokens.whereis("my-app").expect("running");
     let root = f.tokens.supervisor();
-    let before: Vec<_> = root
-        .which_children()
-        .await
-        .expect("runs")
-        .iter()
-        .map(|c| c.child_ref().cloned().expect("running"))
-        .collect();
+    let before = running_children(&root).await;
     f.kill_child("registry").await;
-    let after: Vec<_> = root
-        .which_children()
-        .await
-        .expect("runs")
-        .iter()
-        .map(|c| c.child_ref().cloned().expect("running"))
-        .collect();
+    let after = running_children(&root).await;
     for (b, a) in before.iter().zip(&after) {
         assert_ne!(b, a, "{} restarted", b.id());
     }

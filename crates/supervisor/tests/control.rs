@@ -112,13 +112,7 @@ async fn start_child_adds_a_spec_at_the_end() {
         sup.start_child(w.spec_with("c", true, vec![1])).await,
         Err(ControlError::StartFailed(_))
     ));
-    let ids: Vec<_> = sup
-        .which_children()
-        .await
-        .expect("alive")
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids = support::ids(&sup).await;
     assert_eq!(ids, ["a", "b"], "a failed start_child keeps no spec");
     sup.shutdown().await;
 }
@@ -217,6 +211,9 @@ async fn a_kill_handle_made_in_the_start_function_kills_its_incarnation() {
         ["start w", "stop w killed", "start w", "stop w killed", "start w"]
     );
     first.kill(); // a handle of a dead incarnation does nothing
-    assert!(sup.which_children().await.expect("alive")[0].child_ref().expect("running").is_alive());
+    assert!(sup.which_children().await.expect("alive")[0]
+        .child_ref()
+        .expect("running")
+        .is_alive());
     sup.shutdown().await;
 }

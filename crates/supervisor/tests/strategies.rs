@@ -106,13 +106,7 @@ async fn group_restart_removes_temporary_siblings() {
     w.exit("a", ExitReason::Killed);
     rec.wait_count("start a", 1).await;
     assert_eq!(rec.take(), lines(&["stop a killed", "stop t shutdown", "start a"]));
-    let ids: Vec<_> = sup
-        .which_children()
-        .await
-        .expect("alive")
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids = support::ids(&sup).await;
     assert_eq!(ids, ["a"]);
     sup.shutdown().await;
 }

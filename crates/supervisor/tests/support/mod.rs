@@ -195,3 +195,13 @@ pub async fn settle(sup: &atlas_supervisor::SupervisorRef) -> bool {
         .await
         .expect("supervisor settles")
 }
+
+/// The ids of the supervisor's children, in start order.
+pub async fn ids(sup: &atlas_supervisor::SupervisorRef) -> Vec<String> {
+    sup.which_children()
+        .await
+        .expect("alive")
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect()
+}
