@@ -234,6 +234,10 @@ struct DynCore {
 }
 
 impl DynCore {
+    fn emit(&self, child: &Arc<str>, kind: EventKind) {
+        emit(self.observer.as_ref(), &self.name, child, kind);
+    }
+
     async fn start(&mut self, spec: ChildSpec) -> Result<ChildRef, StartError> {
         let signal = ShutdownSignal::new();
         match run_start(spec.start(signal.clone())).await {
@@ -246,7 +250,7 @@ impl DynCore {
                 if let Some(handle) = &kill_handle {
                     handle.bind(&abort);
                 }
-                emit(self.observer.as_ref(), &self.name, &spec.id, EventKind::Started);
+                self.emit(&spec.id, EventKind::Started);
                 let r = ChildRef {
                     id: spec.id.clone(),
                     abort: abort.clone(),
@@ -256,12 +260,7 @@ impl DynCore {
                 Ok(r)
             }
             Err(e) => {
-                emit(
-                    self.observer.as_ref(),
-                    &self.name,
-                    &spec.id,
-                    EventKind::StartFailed(e.clone()),
-                );
+                self.emit(&spec.id, EventKind::StartFailed(e.clone()));
                 Err(e)
             }
         }
@@ -299,23 +298,13 @@ impl DynCore {
         };
         self.terminate_all().await;
         let name = self.name.clone();
-        emit(
-            self.observer.as_ref(),
-            &name,
-            &name,
-            EventKind::Terminated(reason.clone()),
-        );
+        self.emit(&name, EventKind::Terminated(reason.clone()));
         reason
     }
 
     async fn child_exited(&mut self, id: Id, reason: ExitReason) -> Option<ExitReason> {
         let child = self.children.remove(&id)?;
-        emit(
-            self.observer.as_ref(),
-            &self.name,
-            &child.spec.id,
-            EventKind::Exited(reason.clone()),
-        );
+        self.emit(&child.spec.id, EventKind::Exited(reason.clone()));
         if child.spec.restart.restarts_after(&reason) {
             self.restart(child.spec).await
         } else {
@@ -327,10 +316,10 @@ impl DynCore {
     /// queued for another try. `Some` means give up with that reason.
     async fn restart(&mut self, spec: ChildSpec) -> Option<ExitReason> {
         if !self.intensity.add(Instant::now()) {
-            emit(self.observer.as_ref(), &self.name, &spec.id, EventKind::GaveUp);
+            self.emit(&spec.id, EventKind::GaveUp);
             return Some(ExitReason::Shutdown);
         }
-        emit(self.observer.as_ref(), &self.name, &spec.id, EventKind::Restarting);
+        self.emit(&spec.id, EventKind::Restarting);
         if self.start(spec.clone()).await.is_err() {
             self.retry.push_back(spec);
         }
@@ -354,12 +343,7 @@ impl DynCore {
                 let r = match self.children.remove(&id) {
                     Some(c) => {
                         let reason = self.tasks.stop(&c.abort, &c.signal, c.spec.shutdown).await;
-                        emit(
-                            self.observer.as_ref(),
-                            &self.name,
-                            &c.spec.id,
-                            EventKind::Exited(reason),
-                        );
+                        self.emit(&c.spec.id, EventKind::Exited(reason));
                         Ok(())
                     }
                     None => Err(ControlError::NotFound),
@@ -433,7 +417,7 @@ impl DynCore {
             tokio::select! {
                 (id, reason) = self.tasks.next_exit() => {
                     if let Some(c) = self.children.remove(&id) {
-                        emit(self.observer.as_ref(), &self.name, &c.spec.id, EventKind::Exited(reason));
+                        self.emit(&c.spec.id, EventKind::Exited(reason));
                     }
                 }
                 () = sleep => {
