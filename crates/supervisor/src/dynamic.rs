@@ -9,7 +9,7 @@ use tokio::task::{AbortHandle, Id};
 use tokio::time::Instant;
 
 use crate::event::{emit, EventKind, Observer};
-use crate::handle::{ControlError, ExitCell, ExitGuard};
+use crate::handle::{ControlError, ExitGuard, Link};
 use crate::intensity::Intensity;
 use crate::tasks::{run_start, ChildTasks};
 use crate::{
@@ -122,13 +122,9 @@ impl DynamicSupervisor {
 
     fn start_inner(self, parent: Option<ShutdownSignal>) -> (DynamicSupervisorRef, Child) {
         let name = self.name.unwrap_or_else(|| "dynamic_supervisor".into());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let exit = Arc::new(ExitCell::default());
-        let handle = DynamicSupervisorRef {
-            name: name.clone(),
-            tx,
-            exit: exit.clone(),
-        };
+        let (link, rx) = Link::new(name.clone());
+        let exit = link.exit.clone();
+        let handle = DynamicSupervisorRef { link };
         let mut core = DynCore {
             name,
             intensity: Intensity::new(self.max_restarts, self.period),
@@ -151,67 +147,59 @@ impl DynamicSupervisor {
 /// A cloneable handle to a running [`DynamicSupervisor`].
 #[derive(Clone)]
 pub struct DynamicSupervisorRef {
-    name: Arc<str>,
-    tx: mpsc::UnboundedSender<Msg>,
-    exit: Arc<ExitCell>,
+    link: Link<Msg>,
 }
 
 impl std::fmt::Debug for DynamicSupervisorRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynamicSupervisorRef")
-            .field("name", &self.name)
+            .field("name", &self.link.name)
             .field("alive", &self.is_alive())
             .finish()
     }
 }
 
 impl DynamicSupervisorRef {
-    async fn call<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Result<T, ControlError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(msg(tx)).map_err(|_| ControlError::NoSupervisor)?;
-        rx.await.map_err(|_| ControlError::NoSupervisor)
-    }
-
     /// Its name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.link.name
     }
 
     /// Starts a child from `spec` (its start function runs inside the
     /// supervisor) and returns a handle to it.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ChildRef, ControlError> {
-        self.call(|tx| Msg::Start(spec, tx)).await?
+        self.link.call(|tx| Msg::Start(spec, tx)).await?
     }
 
     /// Stops that incarnation by its shutdown policy and forgets it.
     pub async fn terminate_child(&self, child: &ChildRef) -> Result<(), ControlError> {
         let id = child.task_id();
-        self.call(|tx| Msg::Terminate(id, tx)).await?
+        self.link.call(|tx| Msg::Terminate(id, tx)).await?
     }
 
     /// The children, with their states.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, ControlError> {
-        self.call(Msg::Which).await
+        self.link.call(Msg::Which).await
     }
 
     /// Counts of the children.
     pub async fn count_children(&self) -> Result<ChildCounts, ControlError> {
-        self.call(Msg::Count).await
+        self.link.call(Msg::Count).await
     }
 
     /// Whether it is running.
     pub fn is_alive(&self) -> bool {
-        self.exit.get().is_none() && !self.tx.is_closed()
+        self.link.is_alive()
     }
 
     /// Waits for its exit and returns the reason.
     pub async fn wait(&self) -> ExitReason {
-        self.exit.wait().await
+        self.link.exit.wait().await
     }
 
     /// Stops all children concurrently, then itself; returns its exit reason.
     pub async fn shutdown(&self) -> ExitReason {
-        let _ = self.tx.send(Msg::Stop(ExitReason::Shutdown));
+        self.link.send(Msg::Stop(ExitReason::Shutdown));
         self.wait().await
     }
 }

@@ -88,18 +88,59 @@ impl Drop for ExitGuard {
     }
 }
 
+/// What both supervisor handles are made of: the name, the supervisor's
+/// mailbox and the record of how it ended.
+pub(crate) struct Link<M> {
+    pub(crate) name: Arc<str>,
+    tx: mpsc::UnboundedSender<M>,
+    pub(crate) exit: Arc<ExitCell>,
+}
+
+impl<M> Clone for Link<M> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            tx: self.tx.clone(),
+            exit: self.exit.clone(),
+        }
+    }
+}
+
+impl<M> Link<M> {
+    /// A link, and the receiving end of its mailbox for the supervisor.
+    pub(crate) fn new(name: Arc<str>) -> (Self, mpsc::UnboundedReceiver<M>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let exit = Arc::new(ExitCell::default());
+        (Self { name, tx, exit }, rx)
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.exit.get().is_none() && !self.tx.is_closed()
+    }
+
+    /// Sends without waiting; a dead supervisor drops it.
+    pub(crate) fn send(&self, msg: M) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// A request and its reply.
+    pub(crate) async fn call<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> M) -> Result<T, ControlError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(msg(tx)).map_err(|_| ControlError::NoSupervisor)?;
+        rx.await.map_err(|_| ControlError::NoSupervisor)
+    }
+}
+
 /// A cloneable handle to a running [`Supervisor`](crate::Supervisor).
 #[derive(Clone)]
 pub struct SupervisorRef {
-    pub(crate) name: Arc<str>,
-    pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    pub(crate) exit: Arc<ExitCell>,
+    pub(crate) link: Link<Msg>,
 }
 
 impl fmt::Debug for SupervisorRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SupervisorRef")
-            .field("name", &self.name)
+            .field("name", &self.link.name)
             .field("alive", &self.is_alive())
             .finish()
     }
@@ -108,65 +149,59 @@ impl fmt::Debug for SupervisorRef {
 impl SupervisorRef {
     /// The supervisor's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.link.name
     }
 
     /// Whether the supervisor is still running.
     pub fn is_alive(&self) -> bool {
-        self.exit.get().is_none() && !self.tx.is_closed()
+        self.link.is_alive()
     }
 
     /// Waits until the supervisor has terminated and returns why:
     /// `Shutdown` after [`shutdown`](Self::shutdown) or when it gave up on its
     /// restart intensity, `Killed` when its task was aborted.
     pub async fn wait(&self) -> ExitReason {
-        self.exit.wait().await
+        self.link.exit.wait().await
     }
 
     /// The exit reason, if the supervisor has terminated.
     pub fn exit_reason(&self) -> Option<ExitReason> {
-        self.exit.get()
-    }
-
-    async fn call<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Result<T, ControlError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(msg(tx)).map_err(|_| ControlError::NoSupervisor)?;
-        rx.await.map_err(|_| ControlError::NoSupervisor)
+        self.link.exit.get()
     }
 
     /// Every child spec held, in start order, with its state. (OTP 25 lists
     /// them in reverse start order.)
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, ControlError> {
-        self.call(Msg::Which).await
+        self.link.call(Msg::Which).await
     }
 
     /// How many children there are, by kind and by state.
     pub async fn count_children(&self) -> Result<ChildCounts, ControlError> {
-        self.call(Msg::Count).await
+        self.link.call(Msg::Count).await
     }
 
     /// Stops the child (by its shutdown policy) without restarting it. A
     /// temporary child's spec is deleted; others are kept as stopped. `Ok`
     /// also for a child that was already stopped.
     pub async fn terminate_child(&self, id: &str) -> Result<(), ControlError> {
-        self.call(|tx| Msg::Terminate(id.into(), tx)).await?
+        self.link.call(|tx| Msg::Terminate(id.into(), tx)).await?
     }
 
     /// Starts a stopped child again. A failed start is returned, not retried,
     /// and does not count toward the restart intensity.
     pub async fn restart_child(&self, id: &str) -> Result<ChildRef, ControlError> {
-        self.call(|tx| Msg::Restart(id.into(), tx)).await?
+        self.link.call(|tx| Msg::Restart(id.into(), tx)).await?
     }
 
     /// Deletes the spec of a stopped child.
     pub async fn delete_child(&self, id: &str) -> Result<(), ControlError> {
-        self.call(|tx| Msg::Delete(id.into(), tx)).await?
+        self.link.call(|tx| Msg::Delete(id.into(), tx)).await?
     }
 
     /// Adds a child spec at the end of the list and starts it. On a failed
     /// start the spec is not kept.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ChildRef, ControlError> {
-        self.call(|tx| Msg::StartChild(spec, tx)).await?
+        self.link.call(|tx| Msg::StartChild(spec, tx)).await?
     }
 
     /// Stops all children in reverse start order, then the supervisor, and
@@ -178,7 +213,7 @@ impl SupervisorRef {
     /// Like [`shutdown`](Self::shutdown), but the supervisor exits with
     /// `reason`, which its own parent then handles.
     pub async fn stop_with(&self, reason: ExitReason) -> ExitReason {
-        let _ = self.tx.send(Msg::Stop(reason));
+        self.link.send(Msg::Stop(reason));
         self.wait().await
     }
 }

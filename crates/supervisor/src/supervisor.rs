@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, Id};
 
 use crate::event::{emit, EventKind, Observer};
-use crate::handle::{ControlError, ExitCell, ExitGuard, Msg};
+use crate::handle::{ControlError, ExitGuard, Link, Msg};
 use crate::intensity::Intensity;
 use crate::tasks::{run_start, ChildTasks};
 use crate::{
@@ -135,13 +135,9 @@ impl Supervisor {
         default_name: &str,
     ) -> Result<(SupervisorRef, Child), StartError> {
         let name = self.name.unwrap_or_else(|| default_name.into());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let exit = Arc::new(ExitCell::default());
-        let handle = SupervisorRef {
-            name: name.clone(),
-            tx,
-            exit: exit.clone(),
-        };
+        let (link, rx) = Link::new(name.clone());
+        let exit = link.exit.clone();
+        let handle = SupervisorRef { link };
         let mut core = Core {
             name,
             strategy: self.strategy,
