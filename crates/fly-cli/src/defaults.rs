@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use atlas_app_server::{StorageError, TokensConfig};
 
-use crate::{default_store_dir, resolve_org, Env, FileStorage, FlyConfig, ProcessCmd};
+use crate::{default_store_dir, resolve_org, Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, STORE_DIR_ENV};
 
 /// The token stack's configuration for this machine, with the defaults a
 /// person gets from `fly-tokens`: equivalent to `ConfigOptions::new().build()`.
@@ -14,8 +14,9 @@ use crate::{default_store_dir, resolve_org, Env, FileStorage, FlyConfig, Process
 /// - CLI: [`ProcessCmd`] (`fly`, else `flyctl`, on `PATH`);
 /// - user token: [`FlyConfig`] (`FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`,
 ///   `$FLY_CONFIG_DIR/config.yml` or `~/.fly/config.yml`);
-/// - storage: [`FileStorage`] in [`default_store_dir`], or a private
-///   temporary directory (with a warning) when that cannot be used;
+/// - storage: [`FileStorage`] in [`default_store_dir`]; when that is the
+///   implicit default (no `ATLAS_FLY_TOKENS_DIR`) and cannot be created, a
+///   private temporary directory (with a warning);
 /// - org: `FLY_ORG` when set (passed as `-o`);
 /// - the SPEC defaults for `ttl` (24 h), `cli_timeout` (15 s) and the
 ///   soft-expiry lead (1 h).
@@ -23,8 +24,8 @@ use crate::{default_store_dir, resolve_org, Env, FileStorage, FlyConfig, Process
 /// Blocking: it opens (and may create) the store directory.
 ///
 /// # Errors
-/// [`StorageError::Unavailable`] when neither the store directory nor the
-/// temporary fallback can be used.
+/// [`StorageError::Unavailable`] when the store directory cannot be used
+/// (and, for the implicit default, neither can the temporary fallback).
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -151,16 +152,54 @@ impl ConfigOptions {
         FlyConfig::with_env(self.env.clone())
     }
 
-    /// Opens the [`FileStorage`] these options name, falling back (with a
-    /// warning) to a private temporary directory when it cannot be used.
-    /// Blocking.
+    /// Opens the [`FileStorage`] these options name, for reading and
+    /// writing. Blocking.
+    ///
+    /// An explicit directory (`store_dir`, `ATLAS_FLY_TOKENS_DIR`) is used or
+    /// is an error; only the implicit default falls back, with a warning, to
+    /// a private temporary directory when it cannot be created (see
+    /// [`FileStorage::open_or_fallback`]).
     ///
     /// # Errors
-    /// [`StorageError::Unavailable`] when the fallback cannot be used either.
+    /// [`StorageError::Unavailable`] when the store cannot be used (and, for
+    /// the implicit default, neither can the fallback).
     pub fn open_store(&self) -> Result<FileStorage, StorageError> {
+        self.open_store_as(OpenMode::ReadWrite, true)
+    }
+
+    /// Like [`open_store`](Self::open_store), but never the temporary
+    /// fallback: for what cannot be re-acquired (a manual token), which must
+    /// not end up in a shared temp dir. Blocking.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when the store cannot be used, or when
+    /// no store directory is named at all.
+    pub fn open_store_without_fallback(&self) -> Result<FileStorage, StorageError> {
+        self.open_store_as(OpenMode::ReadWrite, false)
+    }
+
+    /// Opens the store these options name read-only, for listing it: nothing
+    /// is created or changed, and a store that does not exist is empty
+    /// ([`FileStorage::open_read_only`]). For the implicit default that does
+    /// not exist, the temporary fallback is listed when it exists. Blocking.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when the store exists but is refused
+    /// (not private) or cannot be looked at.
+    pub fn open_store_read_only(&self) -> Result<FileStorage, StorageError> {
+        self.open_store_as(OpenMode::ReadOnly, true)
+    }
+
+    fn open_store_as(&self, mode: OpenMode, may_fall_back: bool) -> Result<FileStorage, StorageError> {
+        let explicit = self.store_dir.is_some() || self.env.non_empty(STORE_DIR_ENV).is_some();
         match self.resolved_store_dir() {
-            Some(dir) => FileStorage::open_or_fallback(dir),
-            None => FileStorage::open_temp(),
+            Some(dir) if explicit || !may_fall_back => FileStorage::open_with(dir, mode),
+            Some(dir) => FileStorage::open_or_fallback(dir, mode),
+            None if may_fall_back => FileStorage::open_temp(mode),
+            None => Err(StorageError::Unavailable(format!(
+                "no token store directory is configured ({STORE_DIR_ENV}, XDG_DATA_HOME, HOME), and this is \
+                 never kept in a temporary one: set one, or pass --store"
+            ))),
         }
     }
 

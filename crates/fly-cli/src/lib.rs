@@ -91,5 +91,5 @@ pub use defaults::{default_config, ConfigOptions};
 pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};
-pub use store::{default_store_dir, FileStorage, STORE_DIR_ENV};
+pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use token_format::token_expiry_hint;

@@ -6,12 +6,13 @@
 mod support;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use support::{dead, proc_state, script};
+use support::{dead, proc_state, script, snapshot};
 
 const TOKEN: &str = "FlyV1 fm2_lJPECAAAAAAAAV6Q,fm2_lJPEEA+/==";
 
@@ -22,7 +23,10 @@ struct Sandbox {
 impl Sandbox {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for sub in ["bin", "home", "flyconfig", "store"] {
+        // No `store`: the program creates it (0700); one made here would
+        // have the umask's mode, and the program refuses a store that is
+        // not private.
+        for sub in ["bin", "home", "flyconfig", "tmp"] {
             std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
         }
         Sandbox { dir }
@@ -53,16 +57,42 @@ impl Sandbox {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fly-tokens"));
+        let mut cmd = self.bare();
+        cmd.arg("--store").arg(self.path("store")).args(args);
+        cmd
+    }
+
+    /// The command with its sandboxed environment and no arguments (no
+    /// `--store`: the default store under the sandbox's `HOME`).
+    fn bare(&self) -> Command {
+        self.sandboxed(Command::new(env!("CARGO_BIN_EXE_fly-tokens")))
+    }
+
+    /// [`bare`](Self::bare), run by a shell that sets `umask` first (umask
+    /// is per process: set in the child, it races no other test).
+    fn under_umask(&self, umask: &str) -> Command {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_fly-tokens"));
+        self.sandboxed(cmd)
+    }
+
+    fn sandboxed(&self, mut cmd: Command) -> Command {
         cmd.env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.path("bin").display()))
             .env("HOME", self.path("home"))
             .env("FLY_CONFIG_DIR", self.path("flyconfig"))
-            .arg("--store")
-            .arg(self.path("store"))
-            .args(args)
+            // The temporary fallback store, if any, lands here.
+            .env("TMPDIR", self.path("tmp"))
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// The fallback store directory under the sandbox's `TMPDIR`.
+    fn fallback_dir(&self) -> PathBuf {
+        self.path("tmp")
+            .join(format!("atlas-fly-tokens-{}", nix::unistd::getuid().as_raw()))
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -70,21 +100,50 @@ impl Sandbox {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn fly-tokens");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait fly-tokens")
+        feed(self.command(args), stdin)
     }
+}
+
+/// Runs `cmd` with `stdin` on its standard input.
+fn feed(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fly-tokens");
+    // A command that fails before reading its stdin closes it: a broken
+    // pipe here is its answer, not the test's failure.
+    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    child.wait_with_output().expect("wait fly-tokens")
+}
+
+/// Runs `cmd` with piped output, failing (not hanging) when it does not
+/// finish within a bound only a hang exceeds.
+fn run_bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fly-tokens");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fly-tokens hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o7777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 fn stdout(o: &Output) -> String {
@@ -324,4 +383,342 @@ fn demo_runs_and_shows_no_raw_token() {
     ] {
         assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
     }
+}
+
+#[test]
+fn a_store_others_can_use_is_refused_and_never_chmod_ed() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    // Stand-ins for `--store /` (as root) and `--store "$HOME"`: existing
+    // directories with the usual mode 0755.
+    let shared = s.path("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    chmod(&shared, 0o755);
+    chmod(&s.path("home"), 0o755);
+    for dir in [shared, s.path("home")] {
+        let runs = [
+            (&["status"][..], None),
+            (&["status", "--json"][..], None),
+            (&["get", "my-app"][..], None),
+            (&["invalidate", "my-app"][..], None),
+            (&["set-manual", "my-app"][..], Some("FlyV1 fm2_bWFudWFs\n")),
+        ];
+        for (args, stdin) in runs {
+            let mut cmd = s.bare();
+            cmd.arg("--store").arg(&dir).args(args);
+            let out = match stdin {
+                Some(input) => feed(cmd, input),
+                None => cmd.output().expect("run"),
+            };
+            assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.contains(&format!("chmod 700 {}", dir.display())), "{err}");
+            assert!(err.contains("--store"), "{err}");
+            assert_eq!(mode(&dir), 0o755, "{args:?} left the mode alone");
+            assert_eq!(
+                std::fs::read_dir(&dir).expect("ls").count(),
+                0,
+                "{args:?} created nothing"
+            );
+        }
+    }
+    assert!(s.calls().is_empty(), "nothing was acquired");
+    assert_eq!(
+        std::fs::read_dir(s.path("tmp")).expect("ls").count(),
+        0,
+        "no fallback either"
+    );
+}
+
+#[test]
+fn a_symlinked_store_is_judged_by_its_target_and_never_chmod_ed() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let target = s.path("target");
+    std::fs::create_dir(&target).expect("mkdir");
+    chmod(&target, 0o755);
+    let link = s.path("link");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let run = |args: &[&str]| {
+        let mut cmd = s.bare();
+        cmd.arg("--store").arg(&link).args(args);
+        cmd.output().expect("run")
+    };
+    for args in [&["status"][..], &["get", "my-app"][..]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains("chmod 700"), "{}", stderr(&out));
+        assert_eq!(mode(&target), 0o755);
+        assert_eq!(std::fs::read_dir(&target).expect("ls").count(), 0);
+    }
+    chmod(&target, 0o700);
+    let out = run(&["get", "my-app"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(target.join("cached/my-app.json").exists(), "the store is the target");
+    assert_eq!(mode(&target), 0o700);
+}
+
+#[test]
+fn a_store_of_another_user_is_refused() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let root = nix::unistd::geteuid().is_root();
+    let (dir, owner) = if root {
+        let dir = s.path("theirs");
+        std::fs::create_dir(&dir).expect("mkdir");
+        chmod(&dir, 0o700);
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+        (dir, 65534)
+    } else {
+        // Not root: `/` is another user's (and only read-only commands
+        // are tried on it).
+        (PathBuf::from("/"), 0)
+    };
+    let commands: &[&[&str]] = if root {
+        &[&["status"], &["get", "my-app"]]
+    } else {
+        &[&["status"]]
+    };
+    for args in commands {
+        let mut cmd = s.bare();
+        cmd.arg("--store").arg(&dir).args(*args);
+        let out = cmd.output().expect("run");
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("belongs to uid {owner}")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    if root {
+        assert_eq!(std::fs::read_dir(&dir).expect("ls").count(), 0, "nothing created");
+    }
+}
+
+#[test]
+fn a_store_created_under_any_umask_is_private_and_usable() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let store = s.path("new/store");
+    for _ in 0..2 {
+        let mut cmd = s.under_umask("0277");
+        cmd.arg("--store").arg(&store).args(["get", "my-app"]);
+        let out = cmd.output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{TOKEN}\n"));
+    }
+    assert_eq!(s.calls().len(), 1, "the second get was served from the store");
+    let mut cmd = s.under_umask("0277");
+    cmd.arg("--store").arg(&store).args(["set-manual", "my-app"]);
+    let out = feed(cmd, "FlyV1 fm2_bWFudWFs\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for dir in [&store, &store.join("cached"), &store.join("manual")] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    }
+    for file in ["cached/my-app.json", "manual/my-app.json"] {
+        assert_eq!(mode(&store.join(file)), 0o600, "{file}");
+    }
+}
+
+#[test]
+fn the_default_stores_parents_get_normal_modes() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let mut cmd = s.under_umask("022");
+    cmd.args(["get", "my-app"]);
+    let out = cmd.output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let home = s.path("home");
+    for parent in [".local", ".local/share", ".local/share/atlas"] {
+        assert_eq!(mode(&home.join(parent)), 0o755, "{parent}");
+    }
+    assert_eq!(mode(&home.join(".local/share/atlas/fly-tokens")), 0o700);
+    assert!(home.join(".local/share/atlas/fly-tokens/cached/my-app.json").exists());
+}
+
+#[test]
+fn status_of_a_store_that_does_not_exist_creates_nothing() {
+    let s = Sandbox::new();
+    let typo = format!("{}/nonexistent/x/y/../z", s.dir.path().display());
+    let run = |args: &[&str]| {
+        let mut cmd = s.bare();
+        cmd.args(args);
+        cmd.output().expect("run")
+    };
+    let out = run(&["--store", &typo, "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no tokens stored"), "{}", stdout(&out));
+    let out = run(&["--store", &typo, "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["tokens"], serde_json::json!([]));
+    assert!(!s.path("nonexistent").exists(), "nothing created");
+    // The implicit default, too.
+    let out = run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(s.path("home")).expect("ls").count(), 0);
+    assert_eq!(std::fs::read_dir(s.path("tmp")).expect("ls").count(), 0);
+}
+
+#[test]
+fn status_changes_nothing_and_lists_damaged_expired_and_moved_aside_records() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    assert_eq!(s.run(&["get", "my-app"]).status.code(), Some(0));
+    let cached = s.path("store/cached");
+    let write = |name: &str, body: &str| {
+        let path = cached.join(name);
+        std::fs::write(&path, body).expect("write");
+        chmod(&path, 0o600);
+        path
+    };
+    write("torn.json", "{\"tok");
+    write(
+        "old-app.json",
+        r#"{"version":1,"app":"old-app","key":"cached","token":"FlyV1 fm2_b2xk","expires_at":1}"#,
+    );
+    let old_temp = write(".my-app.json.tmp-1-2-3", "{\"tok");
+    support::age(&old_temp, Duration::from_secs(7200));
+    write(&support::temp_file_name("my-app.json", support::dead_pid()), "{\"tok");
+    let a_day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    let secs = a_day_ago
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch")
+        .as_secs();
+    write(&format!("gone.json.corrupt-{secs}"), "{\"tok");
+    let before = snapshot(&s.path("store"));
+
+    let out = s.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = |app: &str| {
+        v["tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .find(|t| t["app"] == app)
+            .unwrap_or_else(|| panic!("{app} is listed: {v}"))
+            .clone()
+    };
+    assert!(
+        row("torn")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid JSON")),
+        "{v}"
+    );
+    assert_eq!(row("old-app")["expired"], true, "{v}");
+    assert_eq!(row("my-app")["expired"], false, "{v}");
+    assert_eq!(v["moved_aside"][0]["app"], "gone", "{v}");
+    let table = stdout(&s.run(&["status"]));
+    assert!(table.contains("unreadable") && table.contains("expired"), "{table}");
+    assert!(table.contains("damaged records moved aside"), "{table}");
+    assert!(!table.contains("fm2_") && !stdout(&out).contains("fm2_"), "{table}");
+    assert_eq!(snapshot(&s.path("store")), before, "status changed nothing");
+}
+
+#[test]
+fn an_unusable_explicit_store_is_exit_3_and_never_a_fallback() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    std::fs::write(s.path("a-file"), "not a directory").expect("write");
+    let blocked = s.path("a-file/store");
+    let via_flag = |args: &[&str]| {
+        let mut cmd = s.bare();
+        cmd.arg("--store").arg(&blocked).args(args);
+        cmd
+    };
+    let via_env = |args: &[&str]| {
+        let mut cmd = s.bare();
+        cmd.env("ATLAS_FLY_TOKENS_DIR", &blocked).args(args);
+        cmd
+    };
+    for make in [&via_flag as &dyn Fn(&[&str]) -> Command, &via_env] {
+        let out = make(&["get", "my-app"]).output().expect("run");
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&blocked.display().to_string()),
+            "{}",
+            stderr(&out)
+        );
+        let out = feed(make(&["set-manual", "my-app"]), "FlyV1 fm2_bWFudWFs\n");
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("stored"), "{}", stderr(&out));
+    }
+    assert!(s.calls().is_empty());
+    assert_eq!(std::fs::read_dir(s.path("tmp")).expect("ls").count(), 0, "no fallback");
+}
+
+#[test]
+fn only_the_implicit_default_falls_back_and_never_for_a_manual_token() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    // HOME is a regular file: the default store cannot be created.
+    std::fs::write(s.path("home-file"), "x").expect("write");
+    let run = |args: &[&str]| {
+        let mut cmd = s.bare();
+        cmd.env("HOME", s.path("home-file")).args(args);
+        cmd
+    };
+    let out = run(&["get", "my-app"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{TOKEN}\n"));
+    assert!(
+        stderr(&out).contains("falling back to a temporary one"),
+        "{}",
+        stderr(&out)
+    );
+    let fallback = s.fallback_dir();
+    assert_eq!(mode(&fallback), 0o700);
+    assert!(fallback.join("cached/my-app.json").exists());
+
+    let out = feed(run(&["set-manual", "my-app"]), "FlyV1 fm2_bWFudWFs\n");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!fallback.join("manual/my-app.json").exists(), "never in a temp dir");
+
+    let out = run(&["status"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(temporary fallback)"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_fifo_as_a_record_never_hangs_get_or_status() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    assert_eq!(s.run(&["get", "my-app"]).status.code(), Some(0));
+    let store = s.path("store");
+    std::fs::remove_file(store.join("cached/my-app.json")).expect("rm");
+    for fifo in ["cached/my-app.json", "manual/my-app.json"] {
+        nix::unistd::mkfifo(&store.join(fifo), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    }
+    let out = run_bounded(s.command(&["status", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let tokens = v["tokens"].as_array().expect("tokens");
+    assert_eq!(tokens.len(), 2, "{v}");
+    for t in tokens {
+        assert!(
+            t["error"].as_str().is_some_and(|e| e.contains("not a regular file")),
+            "{v}"
+        );
+    }
+    let out = run_bounded(s.command(&["get", "my-app"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{TOKEN}\n"));
+    assert_eq!(s.calls().len(), 2, "the FIFO was a miss: the CLI ran again");
+}
+
+#[test]
+fn a_dead_writers_copy_of_a_token_is_removed_by_the_next_command_that_writes() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    assert_eq!(s.run(&["get", "my-app"]).status.code(), Some(0));
+    let temp = s
+        .path("store/cached")
+        .join(support::temp_file_name("my-app.json", support::dead_pid()));
+    std::fs::write(&temp, TOKEN).expect("write");
+    chmod(&temp, 0o600);
+    assert_eq!(s.run(&["status"]).status.code(), Some(0));
+    assert!(temp.exists(), "status removes nothing");
+    let out = s.run(&["invalidate", "my-app"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!temp.exists(), "a copy of the token a dead writer left is gone");
 }

@@ -19,17 +19,21 @@ fn app() -> AppName {
     AppName::new("crash").expect("app")
 }
 
-/// Record `i`: a token that names `i`, has a fixed length, and `expires_at = i`.
+/// Far in the future, so that no record is expired (opening the store for
+/// writing removes expired cached records).
+const EPOCH: i64 = 4_000_000_000;
+
+/// Record `i`: a token that names `i`, has a fixed length, and `expires_at = EPOCH + i`.
 fn record(i: i64) -> TokenRecord {
     TokenRecord {
         token: Token::new(format!("fm2_{i:012}_{}", "Q".repeat(BODY))),
-        expires_at: Some(i),
+        expires_at: Some(EPOCH + i),
     }
 }
 
-/// Checks that `r` is exactly record `r.expires_at`, and returns that number.
+/// Checks that `r` is exactly record `r.expires_at - EPOCH`, and returns that number.
 fn check(r: &TokenRecord) -> i64 {
-    let i = r.expires_at.expect("cached records expire");
+    let i = r.expires_at.expect("cached records expire") - EPOCH;
     assert!(r.token == record(i).token, "record {i} is whole and consistent");
     i
 }
@@ -62,7 +66,7 @@ fn read(dir: &std::path::Path) -> Option<TokenRecord> {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store = FileStorage::open(dir).expect("open");
+        let store = FileStorage::open_read_only(dir).expect("open");
         store.get(&app(), StorageKey::Cached).await.expect("readable")
     })
 }
@@ -73,6 +77,8 @@ fn a_writer_killed_mid_write_leaves_a_readable_record() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    // The store refuses a directory others may use.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod 700");
     let exe = std::env::current_exe().expect("current exe");
     let mut seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -1,14 +1,24 @@
-//! Where the store lives, and making that directory private.
+//! Where the store lives, and judging or creating its directories.
+//!
+//! The rule: never change the mode of a directory the program did not
+//! create. An existing directory is used only when it is already private (a
+//! directory owned by this user with no group or other permission bit; a
+//! symlink is judged by its target) and is otherwise refused with a message
+//! that says how to fix it. A directory the program creates is made 0700
+//! whatever the umask; the missing parents of a store get normal modes.
 
-use std::fs::{self, DirBuilder, Permissions};
+use std::fs::{self, DirBuilder, File, Metadata, OpenOptions, Permissions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::Env;
 
 /// The environment variable that overrides the store directory.
 pub const STORE_DIR_ENV: &str = "ATLAS_FLY_TOKENS_DIR";
+
+/// Where a refusal message sends the user for another directory.
+const ELSEWHERE: &str = "choose another store directory (--store or ATLAS_FLY_TOKENS_DIR)";
 
 /// The store directory when none is given explicitly: `$ATLAS_FLY_TOKENS_DIR`,
 /// else `$XDG_DATA_HOME/atlas/fly-tokens` (only when absolute, as the XDG
@@ -33,51 +43,197 @@ pub fn default_store_dir(env: &Env) -> Option<PathBuf> {
         .map(|home| Path::new(&home).join(".local/share/atlas/fly-tokens"))
 }
 
-/// Creates `dir` (and missing parents) owner-only, or tightens an existing
-/// one to 0700.
-pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let meta = fs::metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(io::Error::other("exists and is not a directory"));
-    }
-    tighten(dir, meta.mode(), 0o700)
+/// Why a directory cannot be used.
+#[derive(Debug)]
+pub(crate) enum DirError {
+    /// It exists but must not be used; the message says why and how to fix
+    /// it. Never a reason to fall back elsewhere: the user must decide.
+    Refused(String),
+    /// It is missing and cannot be created, or cannot even be looked at.
+    Unusable(io::Error),
 }
 
-/// Sets `mode` when `current` grants anything to group or others.
-pub(crate) fn tighten(path: &Path, current: u32, mode: u32) -> io::Result<()> {
-    if current & 0o077 != 0 {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format_args!("{:o}", current & 0o777),
-            "token store path was readable by others; restricting it to its owner"
-        );
-        fs::set_permissions(path, Permissions::from_mode(mode))?;
-    }
-    Ok(())
+/// What is at a directory's path.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DirState {
+    /// Nothing (or a path through a missing directory or a file).
+    Missing,
+    /// A directory owned by this user with no group or other permission.
+    Private,
 }
 
-/// The per-user fallback directory under `temp_root`, created 0700.
-///
-/// `temp_root` is shared with other users (`/tmp`), so an existing entry is
-/// used only when it is a real directory (not a symlink) owned by us.
-pub(crate) fn private_temp_dir(temp_root: &Path) -> io::Result<PathBuf> {
+/// Looks at `dir` without changing anything. `follow`: a symlink is judged
+/// by its target; otherwise a symlink is refused (for shared places such as
+/// `/tmp`, where someone else may have planted it).
+pub(crate) fn judge(dir: &Path, follow: bool) -> Result<DirState, DirError> {
+    let lmeta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if is_missing(&e) => return Ok(DirState::Missing),
+        Err(e) => return Err(DirError::Unusable(annotate(dir, e))),
+    };
+    if !lmeta.file_type().is_symlink() {
+        return refusal(dir, dir, &lmeta).map_or(Ok(DirState::Private), |m| Err(DirError::Refused(m)));
+    }
+    if !follow {
+        return Err(DirError::Refused(format!(
+            "{} is a symbolic link, which is not accepted here (someone else may have put it there); \
+             remove it, or {ELSEWHERE}",
+            dir.display()
+        )));
+    }
+    match fs::metadata(dir) {
+        Ok(meta) => {
+            let target = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            refusal(dir, &target, &meta).map_or(Ok(DirState::Private), |m| Err(DirError::Refused(m)))
+        }
+        Err(e) if is_missing(&e) => Err(DirError::Refused(format!(
+            "{} is a symbolic link to a missing directory; create its target with `mkdir -m 700`, or {ELSEWHERE}",
+            dir.display()
+        ))),
+        Err(e) => Err(DirError::Unusable(annotate(dir, e))),
+    }
+}
+
+/// Uses `dir` when it is private, or creates it 0700 when it is missing
+/// (with its missing parents, as `mkdir -p` would, when `parents`).
+pub(crate) fn ensure_private_dir(dir: &Path, follow: bool, parents: bool) -> Result<(), DirError> {
+    if judge(dir, follow)? == DirState::Private {
+        return Ok(());
+    }
+    if parents {
+        if let Some(parent) = dir.parent() {
+            create_parents(parent).map_err(DirError::Unusable)?;
+        }
+    }
+    match mkdir_private(dir) {
+        Ok(()) => Ok(()),
+        // Someone else created it meanwhile (or the path ends in `..`):
+        // judge what is there now, as for any existing directory.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match judge(dir, follow)? {
+            DirState::Private => Ok(()),
+            DirState::Missing => Err(DirError::Unusable(annotate(dir, e))),
+        },
+        Err(e) => Err(DirError::Unusable(annotate(dir, e))),
+    }
+}
+
+/// The per-user fallback directory's path under `temp_root`.
+pub(crate) fn temp_dir_path(temp_root: &Path) -> PathBuf {
     let uid = nix::unistd::getuid().as_raw();
-    let dir = temp_root.join(format!("atlas-fly-tokens-{uid}"));
-    match DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+    temp_root.join(format!("atlas-fly-tokens-{uid}"))
+}
+
+/// The per-user fallback directory under `temp_root`, created 0700 when
+/// missing. `temp_root` is shared with other users (`/tmp`), so an existing
+/// entry is used only when it is a private directory itself, not a symlink.
+pub(crate) fn private_temp_dir(temp_root: &Path) -> Result<PathBuf, DirError> {
+    let dir = temp_dir_path(temp_root);
+    ensure_private_dir(&dir, false, false)?;
+    Ok(dir)
+}
+
+/// Why `meta` (what `shown` resolves to, `target`) must not be used as a
+/// store directory, if it must not.
+fn refusal(shown: &Path, target: &Path, meta: &Metadata) -> Option<String> {
+    let what = if shown == target {
+        format!("token store directory {}", shown.display())
+    } else {
+        format!(
+            "token store directory {} (a symbolic link to {})",
+            shown.display(),
+            target.display()
+        )
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() {
+        return Some(format!("{what} exists and is not a directory; {ELSEWHERE}"));
     }
-    let meta = fs::symlink_metadata(&dir)?;
-    if !meta.file_type().is_dir() || meta.uid() != uid {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{} is not a directory owned by uid {uid}", dir.display()),
+    if meta.uid() != me {
+        return Some(format!(
+            "{what} belongs to uid {}, not to this user (uid {me}); refusing to use it, and its mode is left \
+             alone; {ELSEWHERE}",
+            meta.uid()
         ));
     }
-    tighten(&dir, meta.mode(), 0o700)?;
-    Ok(dir)
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "{what} has mode {mode:04o}: group or others have access, and a token store must be private; \
+             refusing to use it, and its mode is left alone; run `chmod 700 {}` if it is meant for tokens, \
+             or {ELSEWHERE}",
+            shell_quote(target)
+        ));
+    }
+    None
+}
+
+/// Creates the missing ancestors of a store, as `mkdir -p` does: normal modes
+/// (the umask applies) plus owner write and search, so that the store can be
+/// created inside. Existing ones are left exactly as they are.
+fn create_parents(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return Err(io::Error::other(format!("{} is not a directory", dir.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(annotate(dir, e)),
+    }
+    if let Some(parent) = dir.parent() {
+        create_parents(parent)?;
+    }
+    match DirBuilder::new().mode(0o777).create(dir) {
+        Ok(()) => {
+            let f = open_dir(dir).map_err(|e| annotate(dir, e))?;
+            let mode = f.metadata()?.mode() & 0o7777;
+            if mode & 0o300 != 0o300 {
+                f.set_permissions(Permissions::from_mode(mode | 0o300))
+                    .map_err(|e| annotate(dir, e))?;
+            }
+            Ok(())
+        }
+        // Created meanwhile by someone else (or a `..` component): not ours.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(annotate(dir, e)),
+    }
+}
+
+/// `mkdir dir` then 0700 on what was just created, whatever the umask took
+/// away (through the open directory, so no symlink swapped in meanwhile is
+/// followed).
+fn mkdir_private(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(0o700).create(dir)?;
+    open_dir(dir)?.set_permissions(Permissions::from_mode(0o700))
+}
+
+fn open_dir(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW)
+        .open(dir)
+}
+
+/// Not there, or cannot be there (a component is a regular file).
+pub(crate) fn is_missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENOTDIR)
+}
+
+fn annotate(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// `path` as one shell word, for a command the user can paste.
+fn shell_quote(path: &Path) -> String {
+    let s = path.display().to_string();
+    let plain = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%".contains(&b));
+    if plain && !s.is_empty() {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -106,9 +262,22 @@ mod tests {
     fn temp_dir_refuses_a_symlink() {
         let root = tempfile::tempdir().expect("tempdir");
         let elsewhere = tempfile::tempdir().expect("tempdir");
-        let uid = nix::unistd::getuid().as_raw();
-        std::os::unix::fs::symlink(elsewhere.path(), root.path().join(format!("atlas-fly-tokens-{uid}")))
-            .expect("symlink");
-        assert!(private_temp_dir(root.path()).is_err());
+        std::os::unix::fs::symlink(elsewhere.path(), temp_dir_path(root.path())).expect("symlink");
+        assert!(matches!(private_temp_dir(root.path()), Err(DirError::Refused(_))));
+    }
+
+    #[test]
+    fn a_path_through_a_file_is_missing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let file = d.path().join("file");
+        fs::write(&file, "x").expect("write");
+        assert_eq!(judge(&file.join("store"), true).expect("judge"), DirState::Missing);
+        assert!(matches!(judge(&file, true), Err(DirError::Refused(_))));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote(Path::new("/home/me/.local")), "/home/me/.local");
+        assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
     }
 }

@@ -3,21 +3,21 @@
 
 mod dir;
 mod record;
+mod sweep;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use atlas_app_server::{AppName, Storage, StorageError, StorageKey, TokenRecord};
 
 pub use dir::{default_store_dir, STORE_DIR_ENV};
+use dir::{DirError, DirState};
 use record::ReadOutcome;
+pub use sweep::DAMAGED_RECORD_RETENTION;
 
-/// Temp files older than this were left by a writer that died mid-write.
-const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+const KEYS: [StorageKey; 2] = [StorageKey::Cached, StorageKey::Manual];
 
 /// A [`Storage`] that keeps one JSON file per record:
 ///
@@ -34,13 +34,31 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 /// - **Shared**: several processes may use one directory at once; each
 ///   write is atomic and the last one wins.
 /// - **Damage stays local**: an unreadable `cached` record is renamed to
-///   `<app>.json.corrupt-<unix seconds>` (kept for inspection) and read as a
-///   miss, since a cached token can be acquired again; an unreadable
-///   `manual` record is [`StorageError::Corrupt`] and is left exactly where
-///   it is, for an operator, since a manual token cannot.
-/// - **Private**: directories 0700 and files 0600 from the moment they are
-///   created; an existing directory or file that is readable by others is
-///   tightened (with a warning) when the store is opened.
+///   `<app>.json.corrupt-<unix seconds>` (kept for inspection for
+///   [`DAMAGED_RECORD_RETENTION`], listed by [`moved_aside`](Self::moved_aside))
+///   and read as a miss, since a cached token can be acquired again; an
+///   unreadable `manual` record is [`StorageError::Corrupt`] and is left
+///   exactly where it is, for an operator, since a manual token cannot.
+///   Anything that is not a regular file (a FIFO, a device, a symlink) is
+///   damage, found without opening it, so nothing ever blocks on it; so is a
+///   record file of another user, or one that group or others may access.
+/// - **Private, and never at the expense of what it did not create**:
+///   directories it creates are 0700 and files 0600, whatever the umask (a
+///   missing store's missing parents get normal modes, as with `mkdir -p`).
+///   An existing directory is used only when it is already private (owned by
+///   this user, no group or other permission bit; a symlink is judged by its
+///   target); otherwise opening fails with a message that says how to fix it
+///   (`chmod 700 DIR`, or another directory), and nothing is created in it
+///   and no mode is changed.
+/// - **No secret outlives its use for long**: opening for writing removes
+///   the temp files of writers that died (their name holds the writer's host
+///   and pid; of another host, or of an older version: once older than 10
+///   minutes), expired `cached` records and records moved aside more than
+///   [`DAMAGED_RECORD_RETENTION`] ago; [`delete`](Storage::delete) removes the
+///   dead writers' temp files of what it deletes.
+/// - **Read-only when asked**: [`open_read_only`](Self::open_read_only)
+///   creates, moves, removes and changes nothing (for listings such as
+///   `fly-tokens status`).
 /// - File names are the [`AppName`], which is validated to be safe as one.
 /// - Blocking file work runs on tokio's blocking pool.
 ///
@@ -57,6 +75,12 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 /// store.put(&app, StorageKey::Cached, record.clone()).await?;
 /// assert_eq!(store.get(&app, StorageKey::Cached).await?, Some(record));
 /// assert!(dir.join("cached/my-app.json").exists());
+///
+/// // A listing opens it read-only: nothing is created or tidied.
+/// let listing = FileStorage::open_read_only(&dir)?;
+/// assert_eq!(listing.entries().await?, vec![(app, StorageKey::Cached)]);
+/// assert!(FileStorage::open_read_only(dir.join("not-there"))?.entries().await?.is_empty());
+/// assert!(!dir.join("not-there").exists());
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(()) }
 /// ```
@@ -69,57 +93,142 @@ pub struct FileStorage {
 struct Inner {
     dir: PathBuf,
     fallback: bool,
+    mode: OpenMode,
+}
+
+/// How a [`FileStorage`] is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// For everything that may write: a missing store directory is created
+    /// (0700), leftovers are swept, damaged cached records are moved aside.
+    ReadWrite,
+    /// For listings: creates, changes, moves and removes nothing. A store
+    /// that does not exist is an empty one; `put` and `delete` fail with
+    /// [`StorageError::Unavailable`]; a damaged `cached` record is
+    /// [`StorageError::Corrupt`] (left in place) instead of a miss.
+    ReadOnly,
+}
+
+/// A damaged record that was moved aside (see
+/// [`FileStorage::moved_aside`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovedAside {
+    /// Whose record it was.
+    pub app: AppName,
+    /// Which of its records.
+    pub key: StorageKey,
+    /// Where it is now.
+    pub path: PathBuf,
+    /// When it was moved aside (unix seconds); a writer removes it
+    /// [`DAMAGED_RECORD_RETENTION`] later.
+    pub moved_at: u64,
 }
 
 impl FileStorage {
-    /// Opens (creating when needed) the store in `dir`.
+    /// Opens the store in `dir` for reading and writing, creating it (0700,
+    /// its missing parents as `mkdir -p` would) when it does not exist, and
+    /// sweeps what dead writers left behind.
     ///
-    /// Blocking: it creates and checks a few directories, tightens
-    /// permissions and removes temp files that crashed writers left behind.
-    /// Call it at start-up (or in `spawn_blocking`).
+    /// Blocking: call it at start-up (or in `spawn_blocking`).
     ///
     /// # Errors
-    /// [`StorageError::Unavailable`] when `dir` cannot be created or used.
+    /// [`StorageError::Unavailable`] when `dir` cannot be created or used,
+    /// or exists but is not private (its message says how to fix that).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
-        Self::open_inner(dir.as_ref(), false)
+        Self::open_with(dir, OpenMode::ReadWrite)
     }
 
-    /// Like [`open`](Self::open), but when `dir` cannot be used falls back,
-    /// with a warning, to a private per-user directory under the system temp
-    /// dir (`$TMPDIR/atlas-fly-tokens-<uid>`, 0700): tokens then survive
-    /// restarts of this program but perhaps not of the machine.
+    /// Opens the store in `dir` for listing ([`OpenMode::ReadOnly`]):
+    /// nothing is created or changed, and a missing store is an empty one.
+    /// Blocking.
     ///
     /// # Errors
-    /// [`StorageError::Unavailable`] when the fallback cannot be used either.
-    pub fn open_or_fallback(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
-        Self::open_or_fallback_in(dir, &std::env::temp_dir())
+    /// [`StorageError::Unavailable`] when `dir` exists but is not private,
+    /// or cannot be looked at.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(dir, OpenMode::ReadOnly)
+    }
+
+    /// [`open`](Self::open) or [`open_read_only`](Self::open_read_only).
+    ///
+    /// # Errors
+    /// As those.
+    pub fn open_with(dir: impl AsRef<Path>, mode: OpenMode) -> Result<Self, StorageError> {
+        let dir = dir.as_ref();
+        Self::open_at(dir, mode, false).map_err(|e| unavailable(dir, e))
+    }
+
+    /// Like [`open_with`](Self::open_with), for a directory nobody chose
+    /// explicitly (the default one): when it cannot be **created**, falls
+    /// back, with a warning, to a private per-user directory under the
+    /// system temp dir (`$TMPDIR/atlas-fly-tokens-<uid>`, 0700), where tokens
+    /// survive restarts of this program but perhaps not of the machine. An
+    /// existing directory that is refused (not private) is an error, never a
+    /// reason to fall back. Read-only, the fallback is listed when it exists
+    /// and `dir` does not.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when `dir` is refused, or the fallback
+    /// cannot be used either.
+    pub fn open_or_fallback(dir: impl AsRef<Path>, mode: OpenMode) -> Result<Self, StorageError> {
+        Self::open_or_fallback_in(dir, &std::env::temp_dir(), mode)
     }
 
     /// [`open_or_fallback`](Self::open_or_fallback) with the fallback under
     /// `temp_root` instead of the system temp dir.
     ///
     /// # Errors
-    /// [`StorageError::Unavailable`] when the fallback cannot be used either.
-    pub fn open_or_fallback_in(dir: impl AsRef<Path>, temp_root: &Path) -> Result<Self, StorageError> {
-        let dir = dir.as_ref();
-        match Self::open(dir) {
-            Ok(store) => Ok(store),
-            Err(first) => {
-                let fallback = dir::private_temp_dir(temp_root).map_err(|e| {
-                    StorageError::Unavailable(format!(
-                        "{first}; and the fallback under {} failed: {e}",
-                        temp_root.display()
-                    ))
-                })?;
+    /// As [`open_or_fallback`](Self::open_or_fallback).
+    pub fn open_or_fallback_in(dir: impl AsRef<Path>, temp_root: &Path, mode: OpenMode) -> Result<Self, StorageError> {
+        match mode {
+            OpenMode::ReadWrite => Self::write_or_fallback(dir.as_ref(), temp_root),
+            OpenMode::ReadOnly => Self::read_or_fallback(dir.as_ref(), temp_root),
+        }
+    }
+
+    fn write_or_fallback(dir: &Path, temp_root: &Path) -> Result<Self, StorageError> {
+        let first = match Self::open_at(dir, OpenMode::ReadWrite, false) {
+            Err(e @ DirError::Unusable(_)) => describe(dir, e),
+            // Opened, or refused: the user must decide, not a fallback.
+            done => return done.map_err(|e| unavailable(dir, e)),
+        };
+        let store = dir::private_temp_dir(temp_root)
+            .and_then(|fallback| Self::open_at(&fallback, OpenMode::ReadWrite, true))
+            .map_err(|e| {
+                StorageError::Unavailable(format!(
+                    "{first}; and the fallback under {} failed: {}",
+                    temp_root.display(),
+                    describe(temp_root, e)
+                ))
+            })?;
+        tracing::warn!(
+            wanted = %dir.display(),
+            using = %store.dir().display(),
+            error = %first,
+            "cannot use the token store directory; falling back to a temporary one"
+        );
+        Ok(store)
+    }
+
+    /// Read-only, the fallback is where a writer went when `dir` could not
+    /// be created: listed when `dir` is not there (or cannot be looked at)
+    /// and the fallback is.
+    fn read_or_fallback(dir: &Path, temp_root: &Path) -> Result<Self, StorageError> {
+        if matches!(
+            dir::judge(dir, true),
+            Ok(DirState::Missing) | Err(DirError::Unusable(_))
+        ) {
+            let fallback = dir::temp_dir_path(temp_root);
+            if matches!(dir::judge(&fallback, false), Ok(DirState::Private)) {
                 tracing::warn!(
                     wanted = %dir.display(),
                     using = %fallback.display(),
-                    error = %first,
-                    "cannot use the token store directory; falling back to a temporary one"
+                    "the token store directory is not there; listing the temporary fallback"
                 );
-                Self::open_inner(&fallback, true)
+                return Self::open_at(&fallback, OpenMode::ReadOnly, true).map_err(|e| unavailable(&fallback, e));
             }
         }
+        Self::open_with(dir, OpenMode::ReadOnly)
     }
 
     /// Opens the per-user fallback directory under the system temp dir
@@ -128,32 +237,46 @@ impl FileStorage {
     ///
     /// # Errors
     /// [`StorageError::Unavailable`] when it cannot be used.
-    pub fn open_temp() -> Result<Self, StorageError> {
+    pub fn open_temp(mode: OpenMode) -> Result<Self, StorageError> {
         let root = std::env::temp_dir();
-        let dir = dir::private_temp_dir(&root).map_err(|e| {
-            StorageError::Unavailable(format!("cannot use a token store under {}: {e}", root.display()))
-        })?;
+        let dir = match mode {
+            OpenMode::ReadWrite => dir::private_temp_dir(&root),
+            OpenMode::ReadOnly => Ok(dir::temp_dir_path(&root)),
+        }
+        .and_then(|dir| Self::open_at(&dir, mode, true))
+        .map_err(|e| unavailable(&root, e))?;
         tracing::warn!(
-            using = %dir.display(),
+            using = %dir.dir().display(),
             "no token store directory is configured (ATLAS_FLY_TOKENS_DIR, XDG_DATA_HOME, HOME); using a temporary one"
         );
-        Self::open_inner(&dir, true)
+        Ok(dir)
     }
 
-    fn open_inner(dir: &Path, fallback: bool) -> Result<Self, StorageError> {
-        let unavailable = |what: &Path, e: std::io::Error| {
-            StorageError::Unavailable(format!("cannot use token store directory {}: {e}", what.display()))
-        };
-        dir::ensure_private_dir(dir).map_err(|e| unavailable(dir, e))?;
-        for key in [StorageKey::Cached, StorageKey::Manual] {
-            let sub = dir.join(key.as_str());
-            dir::ensure_private_dir(&sub).map_err(|e| unavailable(&sub, e))?;
-            tidy(&sub);
+    /// Opens the store in `dir`; a `fallback` directory is under a shared
+    /// temp dir, where a symlink is never followed.
+    fn open_at(dir: &Path, mode: OpenMode, fallback: bool) -> Result<Self, DirError> {
+        let follow = !fallback;
+        match mode {
+            OpenMode::ReadWrite => {
+                dir::ensure_private_dir(dir, follow, !fallback)?;
+                for key in KEYS {
+                    dir::ensure_private_dir(&dir.join(key.as_str()), true, false)?;
+                }
+                sweep::on_open(dir);
+            }
+            OpenMode::ReadOnly => {
+                if dir::judge(dir, follow)? == DirState::Private {
+                    for key in KEYS {
+                        dir::judge(&dir.join(key.as_str()), true)?;
+                    }
+                }
+            }
         }
         Ok(FileStorage {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 fallback,
+                mode,
             }),
         })
     }
@@ -168,59 +291,112 @@ impl FileStorage {
         self.inner.fallback
     }
 
+    /// How this store was opened.
+    pub fn mode(&self) -> OpenMode {
+        self.inner.mode
+    }
+
     /// The file that holds `app`'s `key` record.
     pub fn record_path(&self, app: &AppName, key: StorageKey) -> PathBuf {
         self.inner.dir.join(key.as_str()).join(format!("{app}.json"))
     }
 
     /// Every record file present, as (app, key), sorted; for listings such as
-    /// `fly-tokens status`. Damaged or foreign files are not checked here.
+    /// `fly-tokens status`. Damaged or foreign files are not checked here;
+    /// a store that does not exist (read-only) has none.
     ///
     /// # Errors
     /// [`StorageError::Io`] when a directory cannot be listed.
     pub async fn entries(&self) -> Result<Vec<(AppName, StorageKey)>, StorageError> {
+        let mut out: Vec<_> = self
+            .list(|name| name.strip_suffix(".json").map(|stem| (stem, ())))
+            .await?
+            .into_iter()
+            .map(|(app, key, _, ())| (app, key))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The damaged records that were moved aside and are still kept, oldest
+    /// first; for listings such as `fly-tokens status`.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] when a directory cannot be listed.
+    pub async fn moved_aside(&self) -> Result<Vec<MovedAside>, StorageError> {
+        let found = self
+            .list(|name| {
+                let (record, moved_at) = record::parse_moved_aside(name)?;
+                Some((record.strip_suffix(".json")?, moved_at))
+            })
+            .await?;
+        let mut out: Vec<_> = found
+            .into_iter()
+            .map(|(app, key, path, moved_at)| MovedAside {
+                app,
+                key,
+                path,
+                moved_at,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.moved_at, &a.path).cmp(&(b.moved_at, &b.path)));
+        Ok(out)
+    }
+
+    /// The files of both record directories whose names `pick` maps to an
+    /// app name (and a value).
+    async fn list<T, F>(&self, pick: F) -> Result<Vec<(AppName, StorageKey, PathBuf, T)>, StorageError>
+    where
+        T: Send + 'static,
+        F: Fn(&str) -> Option<(&str, T)> + Send + 'static,
+    {
         let dir = self.inner.dir.clone();
         blocking(move || {
             let mut out = Vec::new();
-            for key in [StorageKey::Cached, StorageKey::Manual] {
-                for entry in fs::read_dir(dir.join(key.as_str()))? {
-                    let name = entry?.file_name();
-                    let app = name
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(".json"))
-                        .and_then(|stem| AppName::new(stem).ok());
-                    out.extend(app.map(|a| (a, key)));
+            for key in KEYS {
+                let sub = dir.join(key.as_str());
+                let entries = match fs::read_dir(&sub) {
+                    Ok(entries) => entries,
+                    Err(e) if dir::is_missing(&e) => continue,
+                    Err(e) => return Err(io_error(&sub, e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| io_error(&sub, e))?;
+                    let name = entry.file_name();
+                    let Some((stem, value)) = name.to_str().and_then(&pick) else {
+                        continue;
+                    };
+                    if let Ok(app) = AppName::new(stem) {
+                        out.push((app, key, entry.path(), value));
+                    }
                 }
             }
-            out.sort();
             Ok(out)
         })
         .await
     }
+
+    fn check_writable(&self) -> Result<(), StorageError> {
+        match self.inner.mode {
+            OpenMode::ReadWrite => Ok(()),
+            OpenMode::ReadOnly => Err(StorageError::Unavailable(format!(
+                "token store {} is open read-only",
+                self.inner.dir.display()
+            ))),
+        }
+    }
 }
 
-/// Tightens record files readable by others and removes temp files that a
-/// writer killed mid-write left behind. Best effort: a failure here must not
-/// stop the store from opening.
-fn tidy(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        let name = entry.file_name();
-        if record::is_temp_name(&name.to_string_lossy()) {
-            let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
-            if age.is_some_and(|a| a > STALE_TEMP_AGE) {
-                let _ = fs::remove_file(&path);
-            }
-        } else if let Err(e) = dir::tighten(&path, meta.mode(), 0o600) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot restrict a token file to its owner");
-        }
+/// The error of a directory that cannot be used.
+fn unavailable(dir: &Path, e: DirError) -> StorageError {
+    StorageError::Unavailable(describe(dir, e))
+}
+
+/// Why a directory cannot be used, in words.
+fn describe(dir: &Path, e: DirError) -> String {
+    match e {
+        DirError::Refused(m) => m,
+        DirError::Unusable(e) => format!("cannot use token store directory {}: {e}", dir.display()),
     }
 }
 
@@ -243,6 +419,7 @@ impl Storage for FileStorage {
     async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError> {
         let path = self.record_path(app, key);
         let app = app.clone();
+        let read_only = self.inner.mode == OpenMode::ReadOnly;
         blocking(
             move || match record::read(&path, &app, key).map_err(|e| io_error(&path, e))? {
                 ReadOutcome::Missing => Ok(None),
@@ -251,6 +428,11 @@ impl Storage for FileStorage {
                     StorageKey::Manual => Err(StorageError::Corrupt(format!(
                         "manual token record of {app} ({}) is unreadable: {reason}; left in place for an operator \
                      (fix or remove the file, or set the manual token again)",
+                        path.display()
+                    ))),
+                    StorageKey::Cached if read_only => Err(StorageError::Corrupt(format!(
+                        "cached token record of {app} ({}) is unreadable: {reason}; left in place (the next \
+                         command that uses the token moves it aside)",
                         path.display()
                     ))),
                     StorageKey::Cached => {
@@ -278,13 +460,21 @@ impl Storage for FileStorage {
     }
 
     async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+        self.check_writable()?;
         let path = self.record_path(app, key);
         let bytes = record::encode(app, key, &record).map_err(|e| io_error(&path, e))?;
         blocking(move || record::write_atomic(&path, &bytes).map_err(|e| io_error(&path, e))).await
     }
 
     async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError> {
+        self.check_writable()?;
         let path = self.record_path(app, key);
-        blocking(move || record::remove(&path).map_err(|e| io_error(&path, e))).await
+        blocking(move || {
+            record::remove(&path).map_err(|e| io_error(&path, e))?;
+            // What a writer that died left of this record goes too.
+            sweep::temps_of(&path);
+            Ok(())
+        })
+        .await
     }
 }

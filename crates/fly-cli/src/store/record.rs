@@ -1,14 +1,17 @@
 //! One record file: its JSON form, the crash-safe write and the careful read.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use atlas_app_server::{AppName, StorageKey, Token, TokenRecord};
 use serde::{Deserialize, Serialize};
+
+use super::dir;
 
 /// A record file larger than this is damaged (a token is a few KiB).
 const RECORD_SIZE_LIMIT: u64 = 1024 * 1024;
@@ -49,18 +52,47 @@ pub(crate) fn encode(app: &AppName, key: StorageKey, record: &TokenRecord) -> io
     Ok(bytes)
 }
 
+/// Reads the record file at `path` without ever blocking on it: anything but
+/// a regular file (a FIFO, a device, a symlink) is damage, found before the
+/// file is opened and checked again on the open file; so is a file that is
+/// not this user's or that group or others may access (and such a file is
+/// left as it is, never chmod-ed: the program did not make it so).
 pub(crate) fn read(path: &Path, app: &AppName, key: StorageKey) -> io::Result<ReadOutcome> {
-    let file = match File::open(path) {
+    let lmeta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if dir::is_missing(&e) => return Ok(ReadOutcome::Missing),
+        Err(e) => return Err(e),
+    };
+    let damaged = |reason: String, meta: &fs::Metadata| {
+        Ok(ReadOutcome::Damaged {
+            reason,
+            id: (meta.dev(), meta.ino()),
+        })
+    };
+    if let Some(reason) = not_a_record(&lmeta) {
+        return damaged(reason, &lmeta);
+    }
+    // O_NONBLOCK: should the name turn into a FIFO after the check above,
+    // the open returns at once instead of waiting for a writer; O_NOFOLLOW:
+    // nor is a symlink swapped in followed.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadOutcome::Missing),
+        Err(e) if dir::is_missing(&e) => return Ok(ReadOutcome::Missing),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return damaged("a symbolic link, not a regular file".into(), &lmeta)
+        }
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
+    if let Some(reason) = not_a_record(&meta) {
+        return damaged(reason, &meta);
+    }
     let id = (meta.dev(), meta.ino());
     let damaged = |reason: String| Ok(ReadOutcome::Damaged { reason, id });
-    if !meta.is_file() {
-        return damaged("not a regular file".into());
-    }
     let mut bytes = Vec::new();
     file.take(RECORD_SIZE_LIMIT + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > RECORD_SIZE_LIMIT {
@@ -94,7 +126,9 @@ pub(crate) fn read(path: &Path, app: &AppName, key: StorageKey) -> io::Result<Re
 
 /// Replaces `path` with `bytes` so that a crash at any instant leaves the old
 /// file or the new one: a temp file in the same directory (0600 from
-/// creation), fsync, rename over `path`, fsync of the directory.
+/// creation, whatever the umask), fsync, rename over `path`, fsync of the
+/// directory. The temp file's name says which process wrote it
+/// ([`temp_name`]), so that the leftover of a writer that died is removed.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent(path)?;
     let (tmp, mut file) = create_temp(path)?;
@@ -124,11 +158,8 @@ pub(crate) fn move_aside(path: &Path, id: (u64, u64)) -> io::Result<Option<PathB
     // read it; check that the name still points at the damaged file. (The
     // window between this check and the rename is a few syscalls wide; losing
     // that race costs one re-acquirable cached token.)
-    match fs::symlink_metadata(path) {
-        Ok(m) if (m.dev(), m.ino()) == id => {}
-        Ok(_) => return Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    if !still_same(path, id)? {
+        return Ok(None);
     }
     let name = path
         .file_name()
@@ -153,9 +184,115 @@ pub(crate) fn move_aside(path: &Path, id: (u64, u64)) -> io::Result<Option<PathB
     Err(io::Error::new(io::ErrorKind::AlreadyExists, "too many damaged copies"))
 }
 
-/// Whether a file name is one of our temp files.
-pub(crate) fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && name.contains(".tmp-")
+/// Removes `path` if it is still the file `id` (device, inode) that was
+/// looked at: a concurrent writer may have renamed a new record over it.
+/// Returns whether it removed it.
+pub(crate) fn remove_if_same(path: &Path, id: (u64, u64)) -> io::Result<bool> {
+    if !still_same(path, id)? {
+        return Ok(false);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn still_same(path: &Path, id: (u64, u64)) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok((m.dev(), m.ino()) == id),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a file with this metadata cannot be a record, if it cannot.
+fn not_a_record(meta: &fs::Metadata) -> Option<String> {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Some("a symbolic link, not a regular file".into());
+    }
+    if !kind.is_file() {
+        return Some("not a regular file".into());
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Some(format!("owned by uid {}, not by this user (uid {me})", meta.uid()));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "mode {mode:04o}: group or others have access, and a token file must be private \
+             (`chmod 600` it if it is yours)"
+        ));
+    }
+    None
+}
+
+/// The name of a temp file for the record file `record`:
+/// `.<record>.tmp-<host>-<pid>-<n>-<nanos>`, where `host` is this machine's
+/// host name with every character but `[A-Za-z0-9.-]` replaced by `_`
+/// (at most 64 of them), `pid` this process, `n` a per-process counter.
+pub(crate) fn temp_name(record: &str, n: u64) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(".{record}.tmp-{}-{}-{n}-{nanos}", host(), std::process::id())
+}
+
+/// A temp file's name, read back.
+pub(crate) struct TempName<'a> {
+    /// The record file it was going to replace.
+    pub(crate) record: &'a str,
+    /// The writer's host and pid; `None` for names of an older format.
+    pub(crate) writer: Option<(&'a str, i32)>,
+}
+
+/// Reads a name made by [`temp_name`] (or by an older version, which named
+/// no host); `None` when it is not a temp file's name.
+pub(crate) fn parse_temp(name: &str) -> Option<TempName<'_>> {
+    let (record, rest) = name.strip_prefix('.')?.split_once(".tmp-")?;
+    let mut parts = rest.rsplitn(4, '-');
+    let (nanos, n, pid, host) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let writer = match (host, pid, n, nanos) {
+        (Some(host), Some(pid), Some(n), Some(nanos)) if n.parse::<u64>().is_ok() && nanos.parse::<u32>().is_ok() => {
+            pid.parse::<i32>().ok().map(|pid| (host, pid))
+        }
+        _ => None,
+    };
+    Some(TempName { record, writer })
+}
+
+/// This machine's host name as it appears in temp file names; empty when
+/// it cannot be read (then no temp file is taken for this host's).
+pub(crate) fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        nix::unistd::gethostname()
+            .map(|h| {
+                h.to_string_lossy()
+                    .chars()
+                    .take(64)
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// When a damaged record was moved aside, from the name [`move_aside`]
+/// gave it (`<record>.corrupt-<unix seconds>[-n]`): the record file's name
+/// and the unix seconds.
+pub(crate) fn parse_moved_aside(name: &str) -> Option<(&str, u64)> {
+    let (record, rest) = name.split_once(".corrupt-")?;
+    let secs = rest.split_once('-').map_or(rest, |(secs, _)| secs);
+    Some((record, secs.parse().ok()?))
 }
 
 fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
@@ -165,13 +302,16 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}-{nanos}", std::process::id()));
+        let tmp = path.with_file_name(temp_name(&name, COUNTER.fetch_add(1, Ordering::Relaxed)));
         match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
+            Ok(f) => {
+                // The umask may have taken the owner's bits away.
+                if let Err(e) = f.set_permissions(Permissions::from_mode(0o600)) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                return Ok((tmp, f));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }

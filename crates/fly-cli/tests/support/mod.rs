@@ -115,3 +115,67 @@ impl Write for Logs {
         Ok(())
     }
 }
+
+/// The name the file store gives a temp file of the record file `record`
+/// written by process `pid` on this host (the format of its rustdoc).
+pub fn temp_file_name(record: &str, pid: u32) -> String {
+    let host: String = nix::unistd::gethostname()
+        .expect("hostname")
+        .to_string_lossy()
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(".{record}.tmp-{host}-{pid}-0-0")
+}
+
+/// The pid of a process that has exited and been reaped.
+pub fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("reap true");
+    pid
+}
+
+/// Sets a file's modification time `ago` in the past.
+pub fn age(path: &Path, ago: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - ago))
+        .expect("age it");
+}
+
+/// What is under `dir`: every path with its mode and modification time,
+/// sorted, to show that something changed nothing.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, Option<std::time::SystemTime>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("ls") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            if meta.is_dir() {
+                todo.push(path.clone());
+            }
+            out.push((path, meta.permissions().mode(), meta.modified().ok()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A temp dir that is private (0700), as `mktemp -d` makes it, so that the
+/// file store accepts it as its directory (this `tempfile` leaves the mode
+/// to the umask).
+pub fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+    dir
+}

@@ -29,7 +29,14 @@ pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
         },
         _ => None,
     };
-    let store = match options.open_store() {
+    // A manual token cannot be re-acquired: it never goes to the temporary
+    // fallback.
+    let opened = if manual.is_some() {
+        options.open_store_without_fallback()
+    } else {
+        options.open_store()
+    };
+    let store = match opened {
         Ok(store) => store,
         Err(e) => {
             eprintln!("fly-tokens: {e}");
