@@ -518,6 +518,9 @@ fn a_store_created_under_any_umask_is_private_and_usable() {
     for file in ["cached/my-app.json", "manual/my-app.json"] {
         assert_eq!(mode(&store.join(file)), 0o600, "{file}");
     }
+    // A missing parent, as `mkdir -p` makes it: the umask's 0500 plus the
+    // owner's write and search, so that the store could be made inside.
+    assert_eq!(mode(&s.path("new")), 0o700);
 }
 
 #[test]

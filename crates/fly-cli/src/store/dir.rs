@@ -159,8 +159,8 @@ fn refusal(shown: &Path, target: &Path, meta: &Metadata) -> Option<String> {
     if mode & 0o077 != 0 {
         return Some(format!(
             "{what} has mode {mode:04o}: group or others have access, and a token store must be private; \
-             refusing to use it, and its mode is left alone; run `chmod 700 {}` if it is meant for tokens, \
-             or {ELSEWHERE}",
+             refusing to use it, and its mode is left alone; use a directory meant only for tokens \
+             (--store or ATLAS_FLY_TOKENS_DIR), or, if this one is, run `chmod 700 {}`",
             shell_quote(target)
         ));
     }
