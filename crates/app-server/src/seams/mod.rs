@@ -8,4 +8,4 @@ mod token;
 pub use cmd::{cmd_fn, CmdFn, CmdOutput, FnCmd, NoCli};
 pub use config_file::{ConfigFileFn, NoConfigFile};
 pub use storage::{MemoryStorage, Storage, StorageError, StorageKey, TokenRecord};
-pub use token::{AppName, AppNameError, Token};
+pub use token::{AppName, AppNameError, OrgName, OrgNameError, Token};

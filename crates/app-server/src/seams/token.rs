@@ -1,4 +1,4 @@
-//! `Token` (a secret) and `AppName` (validated).
+//! `Token` (a secret), `AppName` and `OrgName` (validated).
 
 use std::fmt;
 use std::sync::Arc;
@@ -166,6 +166,110 @@ impl std::borrow::Borrow<str> for AppName {
     }
 }
 
+/// A Fly org slug, as passed to `fly tokens create readonly -o ORG`: 1 to
+/// 100 ASCII letters, digits, `-` and `_`, not starting with `-` (so it can
+/// never be read as a flag).
+///
+/// Validated once, where the org comes in (`--org`, `FLY_ORG`, a setting),
+/// so a bad value is a clear error there instead of a surprise on the CLI's
+/// command line. Unlike [`AppNameError`], an [`OrgNameError`] never repeats
+/// the value: a token pasted into the wrong place must not be echoed back.
+///
+/// ```
+/// use atlas_app_server::{OrgName, OrgNameError};
+/// assert_eq!(OrgName::new("my-org_2").expect("valid").as_str(), "my-org_2");
+/// assert_eq!(OrgName::new("-rf"), Err(OrgNameError::LeadingDash));
+/// let e = OrgName::new("acme corp").expect_err("a space");
+/// assert_eq!(e.to_string(), "the org has ' ' at character 4; an org slug uses only letters, digits, `-` and `_`");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrgName(Arc<str>);
+
+/// Why a string is not a Fly org slug. Never holds the value itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OrgNameError {
+    /// The org is empty.
+    #[error("the org is empty")]
+    Empty,
+    /// Longer than 100 characters.
+    #[error("the org is {0} characters long; an org slug has at most 100")]
+    TooLong(usize),
+    /// A character other than ASCII letters, digits, `-` and `_`.
+    #[error("the org has {ch:?} at character {pos}; an org slug uses only letters, digits, `-` and `_`")]
+    InvalidChar {
+        /// The offending character.
+        ch: char,
+        /// Its position, counted in characters from 0.
+        pos: usize,
+    },
+    /// Starts with `-` (it would be read as a flag).
+    #[error("the org starts with `-`; an org slug never does (it would be read as a flag)")]
+    LeadingDash,
+}
+
+impl OrgName {
+    /// The longest org slug accepted.
+    pub const MAX_LEN: usize = 100;
+
+    /// Validates `org` as a Fly org slug.
+    pub fn new(org: &str) -> Result<Self, OrgNameError> {
+        if org.is_empty() {
+            return Err(OrgNameError::Empty);
+        }
+        let len = org.chars().count();
+        if len > Self::MAX_LEN {
+            return Err(OrgNameError::TooLong(len));
+        }
+        if let Some((pos, ch)) = org
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(OrgNameError::InvalidChar { ch, pos });
+        }
+        if org.starts_with('-') {
+            return Err(OrgNameError::LeadingDash);
+        }
+        Ok(OrgName(org.into()))
+    }
+
+    /// The slug.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OrgName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for OrgName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for OrgName {
+    type Err = OrgNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrgName::new(s)
+    }
+}
+
+impl AsRef<str> for OrgName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<OrgName> for Arc<str> {
+    fn from(org: OrgName) -> Self {
+        org.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +301,27 @@ mod tests {
         assert!(AppName::new(&"a".repeat(63)).is_ok());
         assert_eq!(AppName::new(&"a".repeat(64)), Err(AppNameError::TooLong(64)));
         assert!(AppName::new("ünï").is_err());
+    }
+
+    #[test]
+    fn org_names() {
+        for ok in ["acme", "my-org", "my_org-2", "Personal", &"a".repeat(100)] {
+            assert!(OrgName::new(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(OrgName::new(""), Err(OrgNameError::Empty));
+        assert_eq!(OrgName::new("-rf"), Err(OrgNameError::LeadingDash));
+        assert_eq!(OrgName::new("--help"), Err(OrgNameError::LeadingDash));
+        assert_eq!(OrgName::new(&"a".repeat(101)), Err(OrgNameError::TooLong(101)));
+        assert_eq!(
+            OrgName::new("acme corp"),
+            Err(OrgNameError::InvalidChar { ch: ' ', pos: 4 })
+        );
+        assert_eq!(
+            OrgName::new("a\nb"),
+            Err(OrgNameError::InvalidChar { ch: '\n', pos: 1 })
+        );
+        let e = OrgName::new("FlyV1 fm2_SECRET").expect_err("a token in the wrong place");
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
     }
 }
