@@ -1,6 +1,6 @@
 //! `TokenError`: what the facade returns. No variant ever holds a token.
 
-use crate::{AppNameError, NoTokenReport, StorageError};
+use crate::{AppNameError, NoTokenReport, StorageError, TokenTextError};
 
 /// Why a token operation failed. Messages never contain a token.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +21,10 @@ pub enum TokenError {
     /// The token given to `set_manual` is empty.
     #[error("the token is empty")]
     EmptyToken,
+    /// The token given to `set_manual` is not one line of printable
+    /// characters (see [`check_token_text`](crate::check_token_text)).
+    #[error("not a token: {0}")]
+    InvalidToken(TokenTextError),
     /// The app's server stopped before it answered (crashed, killed, or the
     /// stack is restarting).
     #[error("the AppServer for {0} stopped before it answered")]

@@ -96,5 +96,5 @@ pub use error::TokenError;
 pub use report::{CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
 pub use seams::*;
 pub use source::{Acquirer, Source};
-pub use token_shape::looks_like_fly_token;
+pub use token_shape::{check_token_text, looks_like_fly_token, TokenTextError};
 pub use tokens::Tokens;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{AppName, StorageError};
+use crate::{AppName, StorageError, TokenTextError};
 
 /// What the stored `cached` record gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum StorageFinding {
     Skipped,
     /// Reading it failed.
     Failed(StorageError),
+    /// The record holds a value that cannot be a token
+    /// ([`check_token_text`](crate::check_token_text)); it is not served.
+    Refused(TokenTextError),
 }
 
 /// What the user's own token link gave.
@@ -30,6 +33,16 @@ pub enum UserTokenFinding {
     None,
     /// Disabled by `config_file_enabled(false)`.
     Disabled,
+    /// The value found cannot be a token
+    /// ([`check_token_text`](crate::check_token_text)); it is not served.
+    Refused(TokenTextError),
+    /// Reading it took longer than
+    /// [`USER_TOKEN_READ_TIMEOUT`](crate::USER_TOKEN_READ_TIMEOUT) (a file
+    /// on a hung mount, …); the read was abandoned.
+    TimedOut {
+        /// The bound that ran out.
+        after: Duration,
+    },
 }
 
 /// What the fly CLI gave. Never holds its stdout (it may be a token).
@@ -63,6 +76,10 @@ pub enum ManualFinding {
     /// Reading it failed (an unreadable manual record is left for an
     /// operator to decide).
     Failed(StorageError),
+    /// The record holds a value that cannot be a token
+    /// ([`check_token_text`](crate::check_token_text)); it is not served,
+    /// and left in place for an operator to replace.
+    Refused(TokenTextError),
 }
 
 /// Why no token is available for an app: one finding per link of the chain
@@ -95,16 +112,19 @@ impl fmt::Display for StorageFinding {
             StorageFinding::Expired { expires_at: None } => f.write_str("expired (no expiry recorded)"),
             StorageFinding::Skipped => f.write_str("skipped (being replaced)"),
             StorageFinding::Failed(e) => write!(f, "failed ({e})"),
+            StorageFinding::Refused(e) => write!(f, "refused ({e})"),
         }
     }
 }
 
 impl fmt::Display for UserTokenFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            UserTokenFinding::None => "none",
-            UserTokenFinding::Disabled => "disabled",
-        })
+        match self {
+            UserTokenFinding::None => f.write_str("none"),
+            UserTokenFinding::Disabled => f.write_str("disabled"),
+            UserTokenFinding::Refused(e) => write!(f, "refused ({e})"),
+            UserTokenFinding::TimedOut { after } => write!(f, "timed out after {after:?}"),
+        }
     }
 }
 
@@ -126,6 +146,7 @@ impl fmt::Display for ManualFinding {
         match self {
             ManualFinding::None => f.write_str("none"),
             ManualFinding::Failed(e) => write!(f, "failed ({e})"),
+            ManualFinding::Refused(e) => write!(f, "refused ({e})"),
         }
     }
 }

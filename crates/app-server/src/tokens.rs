@@ -165,12 +165,16 @@ impl Tokens {
 
     /// Stores `token` as `app`'s manual override, synchronously: a storage
     /// failure is returned as [`TokenError::PersistFailed`] (a manual token
-    /// cannot be re-acquired).
+    /// cannot be re-acquired). A token that is empty or not one line of
+    /// printable characters ([`check_token_text`](crate::check_token_text))
+    /// is refused before anything is stored.
     pub async fn set_manual(&self, app: &str, token: impl Into<Token>) -> Result<(), TokenError> {
         let app = AppName::new(app)?;
         let token = token.into();
-        if token.is_empty() {
-            return Err(TokenError::EmptyToken);
+        match crate::check_token_text(token.expose()) {
+            Ok(()) => {}
+            Err(crate::TokenTextError::Empty) => return Err(TokenError::EmptyToken),
+            Err(e) => return Err(TokenError::InvalidToken(e)),
         }
         self.call(&app, true, |tx| Request::SetManual(token.clone(), tx))
             .await?

@@ -230,10 +230,13 @@ fn kind(e: &TokenError) -> String {
                 StorageFinding::Expired { expires_at: None } => "expired@none".to_owned(),
                 StorageFinding::Skipped => "skipped".to_owned(),
                 StorageFinding::Failed(_) => "failed".to_owned(),
+                StorageFinding::Refused(_) => "refused".to_owned(),
             };
             let user = match r.user_token {
                 UserTokenFinding::None => "none",
                 UserTokenFinding::Disabled => "disabled",
+                UserTokenFinding::Refused(_) => "refused",
+                UserTokenFinding::TimedOut { .. } => "timed out",
             };
             let cli = match &r.cli {
                 CliFinding::Exited { code, .. } => format!("exit {code}"),
@@ -245,6 +248,7 @@ fn kind(e: &TokenError) -> String {
             let manual = match &r.manual {
                 ManualFinding::None => "none",
                 ManualFinding::Failed(_) => "failed",
+                ManualFinding::Refused(_) => "refused",
             };
             format!("no token: storage={storage} user={user} cli={cli} manual={manual}")
         }

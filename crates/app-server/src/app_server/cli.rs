@@ -41,6 +41,9 @@ pub(crate) async fn acquire(settings: &TokensConfig, app: &AppName) -> Result<To
         tracing::warn!(app = %app, exit_code = 0, "`fly tokens create` printed nothing");
         return Err(CliFinding::EmptyOutput);
     }
+    if super::resolve::refused(app, "the output of `fly tokens create`", &Token::new(stdout)).is_some() {
+        return Err(CliFinding::NotAToken);
+    }
     if !looks_like_fly_token(stdout) {
         tracing::warn!(
             app = %app,

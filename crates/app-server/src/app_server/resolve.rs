@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use super::cli;
 use super::request::Resolved;
+use crate::seams::{read_user_token, UserTokenRead};
 use crate::tree::Incarnation;
 use crate::{
-    AppName, ManualFinding, NoTokenReport, Source, StorageFinding, StorageKey, Token, TokenError, TokenRecord,
-    TokensConfig, UserTokenFinding,
+    check_token_text, AppName, ManualFinding, NoTokenReport, Source, StorageFinding, StorageKey, Token, TokenError,
+    TokenRecord, TokenTextError, TokensConfig, UserTokenFinding, USER_TOKEN_READ_TIMEOUT,
 };
 
 /// What one AppServer incarnation works with: its settings snapshot, and
@@ -67,10 +68,13 @@ impl ServerEnv {
                     Ok(Some(TokenRecord {
                         token,
                         expires_at: Some(at),
-                    })) if at > now && !token.is_empty() => {
-                        self.inc.table.put(app, token.clone(), at);
-                        return Outcome::hit(token, Source::Storage, Some(at));
-                    }
+                    })) if at > now && !token.is_empty() => match refused(app, "the stored cached token", &token) {
+                        None => {
+                            self.inc.table.put(app, token.clone(), at);
+                            return Outcome::hit(token, Source::Storage, Some(at));
+                        }
+                        Some(e) => StorageFinding::Refused(e),
+                    },
                     Ok(Some(rec)) => StorageFinding::Expired {
                         expires_at: rec.expires_at,
                     },
@@ -86,12 +90,30 @@ impl ServerEnv {
         let user_token = if !settings.config_file_enabled {
             UserTokenFinding::Disabled
         } else {
-            match settings.config_file_fn.read_token() {
-                Some(token) if !token.is_empty() => {
-                    let at = self.cache(token.clone()).await;
-                    return Outcome::hit(token, Source::Config, Some(at));
+            // Off the worker and bounded: it may read a file.
+            match read_user_token(&settings.config_file_fn, USER_TOKEN_READ_TIMEOUT).await {
+                UserTokenRead::Done(Some(token)) if !token.is_empty() => match refused(app, "your own token", &token) {
+                    None => {
+                        let at = self.cache(token.clone()).await;
+                        return Outcome::hit(token, Source::Config, Some(at));
+                    }
+                    Some(e) => UserTokenFinding::Refused(e),
+                },
+                UserTokenRead::Done(_) => UserTokenFinding::None,
+                UserTokenRead::TimedOut => {
+                    tracing::warn!(
+                        app = %app,
+                        timeout_ms = u64::try_from(USER_TOKEN_READ_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                        "reading your own token (environment, fly config file) timed out; skipping it"
+                    );
+                    UserTokenFinding::TimedOut {
+                        after: USER_TOKEN_READ_TIMEOUT,
+                    }
                 }
-                _ => UserTokenFinding::None,
+                UserTokenRead::Panicked => {
+                    tracing::warn!(app = %app, "reading your own token panicked; skipping it");
+                    UserTokenFinding::None
+                }
             }
         };
 
@@ -104,7 +126,10 @@ impl ServerEnv {
         };
 
         let manual = match settings.storage.get(app, StorageKey::Manual).await {
-            Ok(Some(rec)) if !rec.token.is_empty() => return Outcome::hit(rec.token, Source::Manual, None),
+            Ok(Some(rec)) if !rec.token.is_empty() => match refused(app, "the manual token", &rec.token) {
+                None => return Outcome::hit(rec.token, Source::Manual, None),
+                Some(e) => ManualFinding::Refused(e),
+            },
             Ok(_) => ManualFinding::None,
             Err(e) => {
                 tracing::error!(app = %app, error = %e, "reading the manual token failed");
@@ -144,4 +169,13 @@ impl ServerEnv {
             .await;
         at
     }
+}
+
+/// The check of SPEC.md §5 on a value a link found: `Some` (and a warning
+/// saying where the bad character is, never the value) when it cannot be a
+/// token, which makes it that link's miss.
+pub(crate) fn refused(app: &AppName, what: &str, token: &Token) -> Option<TokenTextError> {
+    let problem = check_token_text(token.expose()).err()?;
+    tracing::warn!(app = %app, %problem, "{what} is not one line of printable characters; not using it");
+    Some(problem)
 }

@@ -6,6 +6,7 @@ mod storage;
 mod token;
 
 pub use cmd::{cmd_fn, CmdFn, CmdOutput, FnCmd, NoCli};
-pub use config_file::{ConfigFileFn, NoConfigFile};
+pub(crate) use config_file::{read_user_token, UserTokenRead};
+pub use config_file::{ConfigFileFn, NoConfigFile, USER_TOKEN_READ_TIMEOUT};
 pub use storage::{MemoryStorage, Storage, StorageError, StorageKey, TokenRecord};
 pub use token::{AppName, AppNameError, OrgName, OrgNameError, Token};

@@ -115,7 +115,7 @@ fn failure(e: &TokenError, cx: &Context<'_>) -> u8 {
             eprintln!("{}", explain::no_token(report, cx));
             EXIT_NO_TOKEN
         }
-        TokenError::InvalidAppName(_) | TokenError::EmptyToken => {
+        TokenError::InvalidAppName(_) | TokenError::EmptyToken | TokenError::InvalidToken(_) => {
             eprintln!("fly-tokens: {e}");
             EXIT_USAGE
         }

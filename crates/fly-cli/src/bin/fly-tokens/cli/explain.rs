@@ -35,6 +35,9 @@ fn storage(f: &StorageFinding) -> String {
         StorageFinding::Expired { .. } => "expired".to_owned(),
         StorageFinding::Skipped => "skipped (being replaced)".to_owned(),
         StorageFinding::Failed(e) => format!("unreadable: {e}"),
+        StorageFinding::Refused(e) => {
+            format!("refused: the stored record is not one line of printable characters ({e})")
+        }
     }
 }
 
@@ -46,6 +49,12 @@ fn user_token(f: UserTokenFinding, cx: &Context<'_>) -> String {
             path.display()
         ),
         (UserTokenFinding::None, None) => "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no config file)".to_owned(),
+        (UserTokenFinding::Refused(e), _) => {
+            format!("refused: the value is not one line of printable characters ({e})")
+        }
+        (UserTokenFinding::TimedOut { after }, _) => {
+            format!("timed out after {after:?} reading it (is the fly config file on a hung mount?)")
+        }
     }
 }
 
@@ -64,6 +73,7 @@ fn manual(f: &ManualFinding) -> String {
     match f {
         ManualFinding::None => "none".to_owned(),
         ManualFinding::Failed(e) => format!("unreadable: {e}"),
+        ManualFinding::Refused(e) => format!("refused: the stored token is not one line of printable characters ({e})"),
     }
 }
 
