@@ -1,13 +1,15 @@
 //! [`FlyConfig`]: the user's own token, found where flyctl finds it.
 
-use std::fs::File;
+use std::fs::{FileType, Metadata, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use atlas_app_server::{ConfigFileFn, Token};
+use atlas_app_server::{check_token_text, looks_like_fly_token, ConfigFileFn, Token};
 use yaml_rust2::parser::{Event, EventReceiver, Parser};
 use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::Yaml;
 
 use crate::Env;
 
@@ -19,10 +21,9 @@ pub const CONFIG_SIZE_LIMIT: u64 = 1024 * 1024;
 /// do not take; a parse failure may be a half-written file, so we look again
 /// after this pause (the writer holds its lock for microseconds).
 ///
-/// Kept tiny on purpose: [`ConfigFileFn::read_token`] is synchronous and the
-/// AppServer calls it inline, on a tokio worker thread, so this sleep blocks
-/// that worker (and every task queued on it). 1 ms outlasts flyctl's write
-/// and costs nothing noticeable; it happens only after a parse failure.
+/// The AppServer calls [`ConfigFileFn::read_token`] on tokio's blocking
+/// pool, so this sleep blocks no runtime worker; 1 ms outlasts flyctl's
+/// write and happens only after a parse failure.
 const REREAD_PAUSE: Duration = Duration::from_millis(1);
 
 /// Where a user token came from.
@@ -51,7 +52,12 @@ impl std::fmt::Display for UserTokenSource {
 /// `$FLY_CONFIG_DIR/config.yml` (or `~/.fly/config.yml`).
 ///
 /// - An unset or blank variable, a missing file, a missing key, a null or
-///   empty value: a miss, and the next source is tried.
+///   empty value: a miss, and the next source is tried. The first value
+///   found is the answer (flyctl's precedence): whether it can be a token
+///   at all (one line of printable characters) is checked by the
+///   AppServer, which refuses it as a miss with a warning.
+/// - A value that does not look like a Fly token (`FlyV1 fm2_…`, `fo1_…`)
+///   is used anyway (flyctl may know a kind we don't), with a warning.
 /// - Values are trimmed of whitespace and of one pair of surrounding quotes.
 ///   A `FlyV1 ` or `Bearer ` scheme is **kept as written**: the value goes to
 ///   an `Authorization` header, where the scheme matters (macaroons need
@@ -59,8 +65,13 @@ impl std::fmt::Display for UserTokenSource {
 ///   tokens that work with flyctl. Several comma-joined tokens stay whole.
 /// - The file is read with a real YAML parser; other keys are ignored. A
 ///   file that does not parse is read once more (flyctl may be rewriting
-///   it), then it is a miss with a warning. A file over
-///   [`CONFIG_SIZE_LIMIT`] is not read.
+///   it), then it is a miss with a warning. An `access_token` that is not
+///   a YAML string (`true`, `12345`, a list) is a miss with a warning.
+/// - Only a regular file is read: a FIFO, a directory or a device in its
+///   place is a miss with a warning. The file is opened without blocking
+///   (a FIFO with no writer would block `open` forever) and its type is
+///   checked before a byte is read. A file over [`CONFIG_SIZE_LIMIT`] is
+///   not read.
 /// - The environment comes from an [`Env`], so tests need no global state.
 ///
 /// ```
@@ -122,12 +133,27 @@ impl FlyConfig {
             ("FLY_API_TOKEN", UserTokenSource::FlyApiToken),
         ] {
             if let Some(token) = self.env.var(var).as_deref().and_then(clean) {
+                warn_if_unusual(&token, &source);
                 return Some((token, source));
             }
         }
         let path = self.resolved_path()?;
         let token = read_config_file(&path)?;
-        Some((token, UserTokenSource::ConfigFile(path)))
+        let source = UserTokenSource::ConfigFile(path);
+        warn_if_unusual(&token, &source);
+        Some((token, source))
+    }
+}
+
+/// A value that can be a token but does not look like a Fly one is used,
+/// with a warning. One that cannot be a token at all is left to the
+/// AppServer's check, which refuses it and says so (one warning, not two).
+fn warn_if_unusual(token: &Token, source: &UserTokenSource) {
+    if check_token_text(token.expose()).is_ok() && !looks_like_fly_token(token.expose()) {
+        tracing::warn!(
+            %source,
+            "your own token does not look like a Fly token (FlyV1 fm2_…, fo1_…); using it anyway"
+        );
     }
 }
 
@@ -173,7 +199,16 @@ fn read_twice(path: &Path, mut read: impl FnMut() -> io::Result<Option<Vec<u8>>>
             .map_err(|e| YamlError(format!("not UTF-8 at byte {}", e.valid_up_to())))
             .and_then(access_token);
         match parsed {
-            Ok(value) => return value.as_deref().and_then(clean),
+            Ok(Found::String(value)) => return clean(&value),
+            Ok(Found::NotAString(kind)) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    kind,
+                    "access_token in the fly config file is not a string; ignoring it"
+                );
+                return None;
+            }
+            Ok(Found::Missing | Found::Null) => return None,
             Err(e) => last_error = Some(e),
         }
     }
@@ -187,13 +222,32 @@ fn read_twice(path: &Path, mut read: impl FnMut() -> io::Result<Option<Vec<u8>>>
     None
 }
 
-/// The file's bytes; `None` when it does not exist or is too large.
+/// The file's bytes; `None` when it does not exist, is not a regular file,
+/// or is too large.
 fn read_limited(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let file = match File::open(path) {
+    // Judged by its path first, so that nothing but a regular file is even
+    // opened (opening a device may act on it)...
+    match std::fs::metadata(path) {
+        Ok(meta) if !regular(path, &meta) => return Ok(None),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    // ...then opened without blocking (a FIFO swapped in meanwhile would
+    // block a plain open until a writer comes) and judged again by what
+    // was opened.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    if !regular(path, &file.metadata()?) {
+        return Ok(None);
+    }
     let mut bytes = Vec::new();
     // `take` rather than trusting the size from metadata: the file may grow
     // between the two.
@@ -209,21 +263,88 @@ fn read_limited(path: &Path) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// Whether `meta` is a regular file's; warns when it is not.
+fn regular(path: &Path, meta: &Metadata) -> bool {
+    if meta.is_file() {
+        return true;
+    }
+    tracing::warn!(
+        path = %path.display(),
+        kind = file_kind(meta.file_type()),
+        "the fly config file is not a regular file; ignoring it"
+    );
+    false
+}
+
+fn file_kind(t: FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// Where a YAML document failed to parse (a position, never content).
 #[derive(Debug)]
 struct YamlError(String);
+
+/// What `access_token` holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Found {
+    /// No such key (or the document is not a mapping).
+    #[default]
+    Missing,
+    /// `access_token:`, `~` or `null`.
+    Null,
+    /// A string (plain, quoted or a block scalar).
+    String(String),
+    /// Something else: what it is (`a boolean`, `a number`, `a list`, …).
+    NotAString(&'static str),
+}
 
 /// The `access_token` value of the top-level mapping of the first document.
 ///
 /// Walks parser events instead of building a tree: nothing but the one
 /// value is kept, and anchors/aliases are never expanded, so a hostile file
 /// cannot blow up memory ("billion laughs").
-fn access_token(text: &str) -> Result<Option<String>, YamlError> {
+fn access_token(text: &str) -> Result<Found, YamlError> {
     let mut finder = Finder::default();
     Parser::new_from_str(text)
         .load(&mut finder, false)
         .map_err(|e| YamlError(format!("line {} column {}", e.marker().line(), e.marker().col())))?;
-    Ok(finder.found.flatten())
+    Ok(finder.found)
+}
+
+/// A YAML node as the finder sees it.
+enum Node<'a> {
+    Scalar(&'a str, TScalarStyle),
+    /// A mapping, a list or an alias: what it is.
+    Other(&'static str),
+}
+
+/// What a value node is. A plain scalar is typed by YAML's core schema
+/// (`true`, `12345`, `1.5` are not strings); a quoted or block one is a
+/// string whatever it holds.
+fn classify(node: Node<'_>) -> Found {
+    match node {
+        Node::Scalar(v, TScalarStyle::Plain) => match v {
+            "" | "~" | "null" | "Null" | "NULL" => Found::Null,
+            _ => match Yaml::from_str(v) {
+                Yaml::Boolean(_) => Found::NotAString("a boolean"),
+                Yaml::Integer(_) | Yaml::Real(_) => Found::NotAString("a number"),
+                Yaml::Null => Found::Null,
+                _ => Found::String(v.to_owned()),
+            },
+        },
+        Node::Scalar(v, _) => Found::String(v.to_owned()),
+        Node::Other(kind) => Found::NotAString(kind),
+    }
 }
 
 /// Tracks the top-level mapping; at depth 1 nodes alternate key, value.
@@ -233,23 +354,19 @@ struct Finder {
     top_is_map: bool,
     expect_key: bool,
     key_is_access_token: bool,
-    /// `Some(None)`: the key is there with a non-string value.
-    found: Option<Option<String>>,
+    found: Found,
 }
 
 impl Finder {
     /// A node (scalar, alias or collection) starts at the current depth.
-    fn node(&mut self, scalar: Option<(&str, TScalarStyle)>) {
+    fn node(&mut self, node: Node<'_>) {
         if self.depth != 1 || !self.top_is_map {
             return;
         }
         if self.expect_key {
-            self.key_is_access_token = matches!(scalar, Some(("access_token", _)));
+            self.key_is_access_token = matches!(node, Node::Scalar("access_token", _));
         } else if self.key_is_access_token {
-            self.found = Some(scalar.and_then(|(v, style)| {
-                let null = style == TScalarStyle::Plain && matches!(v, "" | "~" | "null" | "Null" | "NULL");
-                (!null).then(|| v.to_owned())
-            }));
+            self.found = classify(node);
         }
         self.expect_key = !self.expect_key;
     }
@@ -263,13 +380,17 @@ impl EventReceiver for Finder {
                 self.expect_key = true;
                 self.depth = 1;
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                self.node(None);
+            Event::MappingStart(..) => {
+                self.node(Node::Other("a mapping"));
+                self.depth += 1;
+            }
+            Event::SequenceStart(..) => {
+                self.node(Node::Other("a list"));
                 self.depth += 1;
             }
             Event::MappingEnd | Event::SequenceEnd => self.depth = self.depth.saturating_sub(1),
-            Event::Scalar(v, style, ..) => self.node(Some((&v, style))),
-            Event::Alias(_) => self.node(None),
+            Event::Scalar(v, style, ..) => self.node(Node::Scalar(&v, style)),
+            Event::Alias(_) => self.node(Node::Other("an alias")),
             _ => {}
         }
     }
@@ -280,7 +401,10 @@ mod tests {
     use super::*;
 
     fn token(text: &str) -> Option<String> {
-        access_token(text).expect("valid yaml")
+        match access_token(text).expect("valid yaml") {
+            Found::String(v) => Some(v),
+            _ => None,
+        }
     }
 
     #[test]
@@ -307,6 +431,36 @@ mod tests {
             Some("null"),
             "a quoted null is a string"
         );
+    }
+
+    #[test]
+    fn values_that_are_not_strings() {
+        for (yml, kind) in [
+            ("access_token: true\n", "a boolean"),
+            ("access_token: FALSE\n", "a boolean"),
+            ("access_token: 12345\n", "a number"),
+            ("access_token: 0x1f\n", "a number"),
+            ("access_token: -1.5e3\n", "a number"),
+            ("access_token: [a, b]\n", "a list"),
+            ("access_token: {a: b}\n", "a mapping"),
+            ("a: &x fm2_a\naccess_token: *x\n", "an alias"),
+        ] {
+            assert_eq!(access_token(yml).expect("valid"), Found::NotAString(kind), "{yml:?}");
+        }
+        for (yml, value) in [
+            ("access_token: \"12345\"\n", "12345"),
+            ("access_token: 'true'\n", "true"),
+            ("access_token: fm2_abc\n", "fm2_abc"),
+            ("access_token: |\n  fm2_a\n  fm2_b\n", "fm2_a\nfm2_b\n"),
+        ] {
+            assert_eq!(
+                access_token(yml).expect("valid"),
+                Found::String(value.into()),
+                "{yml:?}"
+            );
+        }
+        assert_eq!(access_token("access_token: ~\n").expect("valid"), Found::Null);
+        assert_eq!(access_token("other: 1\n").expect("valid"), Found::Missing);
     }
 
     #[test]

@@ -141,3 +141,78 @@ fn explicit_path_and_a_directory_in_its_place() {
     std::fs::create_dir(d.path().join("config.yml")).expect("mkdir");
     assert_eq!(read(d.path(), &[]), None, "a directory is no config file");
 }
+
+/// Runs `read` on a thread of its own; `None` when it has not returned
+/// within 10 s (it hangs: the thread is left behind, the test fails).
+fn bounded<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(read());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+}
+
+#[test]
+fn a_fifo_in_place_of_the_config_file_is_a_miss_and_never_blocks() {
+    let logs = support::logs();
+    let d = tempfile::tempdir().expect("tempdir");
+    let fifo = d.path().join("config.yml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let env = env_for(d.path(), &[]);
+    let got = bounded(move || FlyConfig::with_env(env).read_token().map(|t| t.expose().to_owned()));
+    assert_eq!(
+        got,
+        Some(None),
+        "no writer ever comes: a plain open() would block forever"
+    );
+    let text = logs.text();
+    assert!(text.contains("not a regular file") && text.contains("a FIFO"), "{text}");
+    // The environment still wins over the file, as before.
+    let env = env_for(d.path(), &[("FLY_API_TOKEN", "fm2_env")]);
+    let got = bounded(move || FlyConfig::with_env(env).read_token().map(|t| t.expose().to_owned()));
+    assert_eq!(got, Some(Some("fm2_env".to_owned())));
+}
+
+#[test]
+fn a_device_in_place_of_the_config_file_is_a_miss() {
+    let logs = support::logs();
+    let cfg = FlyConfig::with_env(Env::empty()).config_path("/dev/null");
+    assert_eq!(bounded(move || cfg.read_token().is_none()), Some(true));
+    assert!(logs.text().contains("a device"), "{}", logs.text());
+}
+
+#[test]
+fn an_access_token_that_is_not_a_yaml_string_is_a_miss_with_a_warning() {
+    let logs = support::logs();
+    let d = tempfile::tempdir().expect("tempdir");
+    for (yml, kind) in [
+        ("access_token: true\n", "a boolean"),
+        ("access_token: 12345\n", "a number"),
+        ("access_token: [fm2_a, fm2_b]\n", "a list"),
+    ] {
+        std::fs::write(d.path().join("config.yml"), yml).expect("write");
+        assert_eq!(read(d.path(), &[]), None, "{yml:?}");
+        let text = logs.text();
+        assert!(
+            text.contains("access_token in the fly config file is not a string") && text.contains(kind),
+            "{yml:?}: {text}"
+        );
+    }
+    // Quoted, the same characters are a string.
+    std::fs::write(d.path().join("config.yml"), "access_token: '12345'\n").expect("write");
+    assert_eq!(read(d.path(), &[]).as_deref(), Some("12345"));
+}
+
+#[test]
+fn a_string_that_does_not_look_like_a_fly_token_is_used_with_a_warning() {
+    let logs = support::logs();
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(d.path().join("config.yml"), "access_token: legacy_LEAKME_token\n").expect("write");
+    assert_eq!(read(d.path(), &[]).as_deref(), Some("legacy_LEAKME_token"));
+    let text = logs.text();
+    assert!(
+        text.contains("does not look like a Fly token") && text.contains("using it anyway"),
+        "{text}"
+    );
+    assert!(!text.contains("LEAKME"), "{text}");
+}
