@@ -4,9 +4,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use atlas_app_server::{StorageError, TokensConfig};
+use atlas_app_server::{OrgName, OrgNameError, StorageError, TokensConfig};
 
-use crate::{default_store_dir, resolve_org, Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, STORE_DIR_ENV};
+use crate::{
+    default_store_dir, resolve_org, Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, FLY_ORG_ENV, STORE_DIR_ENV,
+};
+
+/// The org named by `--org` ([`ConfigOptions::org`]) or `FLY_ORG` is not a
+/// Fly org slug. The message says which, and what is wrong, never the
+/// value (it may be a token pasted in the wrong place).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {from}: {error} (`fly orgs list` shows your orgs' slugs)")]
+pub struct InvalidOrg {
+    /// Where it came from: `--org` or `FLY_ORG`.
+    pub from: &'static str,
+    /// What is wrong with it.
+    pub error: OrgNameError,
+}
 
 /// The token stack's configuration for this machine, with the defaults a
 /// person gets from `fly-tokens`: equivalent to `ConfigOptions::new().build()`.
@@ -138,6 +152,33 @@ impl ConfigOptions {
     pub fn config_file_enabled(mut self, enabled: bool) -> Self {
         self.config_file_enabled = enabled;
         self
+    }
+
+    /// The org these options pass as `-o`: the explicit one ([`org`](Self::org),
+    /// `--org`) when given, otherwise `FLY_ORG`; blank values count as unset.
+    ///
+    /// # Errors
+    /// [`InvalidOrg`] when that value is not a Fly org slug. (The
+    /// configuration built from these options drops such an org with a
+    /// warning instead; check here first to refuse it.)
+    ///
+    /// ```
+    /// use atlas_fly_cli::{ConfigOptions, Env};
+    /// let options = ConfigOptions::new().env(Env::from_pairs([("FLY_ORG", "-rf")]));
+    /// assert_eq!(options.resolved_org().unwrap_err().to_string(),
+    ///     "invalid FLY_ORG: the org starts with `-`; an org slug never does (it would be read as a flag) \
+    ///      (`fly orgs list` shows your orgs' slugs)");
+    /// assert_eq!(options.org("acme").resolved_org().unwrap().unwrap().as_str(), "acme");
+    /// ```
+    pub fn resolved_org(&self) -> Result<Option<OrgName>, InvalidOrg> {
+        let (org, from) = match self.org.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(org) => (org.to_owned(), "--org"),
+            None => match self.env.non_empty(FLY_ORG_ENV) {
+                Some(org) => (org, FLY_ORG_ENV),
+                None => return Ok(None),
+            },
+        };
+        OrgName::new(&org).map(Some).map_err(|error| InvalidOrg { from, error })
     }
 
     /// The store directory these options name: the explicit one, else

@@ -17,8 +17,10 @@ pub const FLY_ORG_ENV: &str = "FLY_ORG";
 
 /// The org to pass as `-o`: the explicit setting (`--org`) when given,
 /// otherwise `FLY_ORG` from `env`. Blank values count as unset; a value that
-/// is not an org slug (letters, digits, `-`, `_`; not starting with `-`, so
-/// it can never be read as a flag) is ignored with a warning.
+/// is not an org slug ([`OrgName`](atlas_app_server::OrgName): letters,
+/// digits, `-`, `_`; not starting with `-`, so it can never be read as a
+/// flag) is ignored with a warning. `fly-tokens` refuses one instead, with
+/// [`ConfigOptions::resolved_org`](crate::ConfigOptions::resolved_org).
 ///
 /// ```
 /// use atlas_fly_cli::{resolve_org, Env};
@@ -35,16 +37,14 @@ pub fn resolve_org(setting: Option<&str>, env: &Env) -> Option<String> {
     if is_org_slug(&org) {
         Some(org)
     } else {
-        tracing::warn!(org = %org, from, "ignoring an org that is not a Fly org slug");
+        // Never the value: a token pasted in the wrong place is a secret.
+        tracing::warn!(from, "ignoring an org that is not a Fly org slug");
         None
     }
 }
 
 fn is_org_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && !s.starts_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    atlas_app_server::OrgName::new(s).is_ok()
 }
 
 /// Wraps a [`CmdFn`] so that a successful run whose stdout does not look

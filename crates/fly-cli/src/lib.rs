@@ -65,8 +65,9 @@
 //!
 //! ## The `fly-tokens` binary
 //!
-//! `fly-tokens get APP` prints a token for `export FLY_API_TOKEN=$(fly-tokens
-//! get my-app)`; `refresh`, `invalidate`, `set-manual`, `clear-manual` and
+//! `fly-tokens get APP` prints a token for `FLY_API_TOKEN=$(fly-tokens get
+//! my-app) fly …` (one command; exported, it would become "your own token"
+//! for every later `get`); `refresh`, `invalidate`, `set-manual`, `clear-manual` and
 //! `status` manage the store, and `fly-tokens demo` runs the whole stack
 //! against a simulated CLI, with no Fly account and no network. See
 //! `fly-tokens --help` and the README.
@@ -85,9 +86,9 @@ mod runner;
 mod store;
 mod token_format;
 
-pub use atlas_app_server::looks_like_fly_token;
+pub use atlas_app_server::{check_token_text, looks_like_fly_token};
 pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
-pub use defaults::{default_config, ConfigOptions};
+pub use defaults::{default_config, ConfigOptions, InvalidOrg};
 pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};

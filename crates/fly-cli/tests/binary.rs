@@ -99,6 +99,26 @@ impl Sandbox {
         self.command(args).output().expect("run fly-tokens")
     }
 
+    /// Runs `cmd`, killing it (and failing the test) if it has not exited
+    /// within 10 s: for what used to hang.
+    fn run_bounded(&self, mut cmd: Command, what: &str) -> Output {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fly-tokens");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fly-tokens hung: {what}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("wait fly-tokens")
+    }
+
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
         feed(self.command(args), stdin)
     }
@@ -380,9 +400,233 @@ fn demo_runs_and_shows_no_raw_token() {
         "restarted: table, tasks, apps; kept: registry",
         "cached(\"alpha\") = none",
         "source=storage",
+        "the crash cost no new CLI call: still 4",
+        "the restart cost no new CLI call: still 4",
     ] {
         assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
     }
+    // For people who want tokens: each OTP word once, where it is explained.
+    for word in ["acquirer=", "rest_for_one", "one_for_one"] {
+        assert_eq!(text.matches(word).count(), 1, "{word:?} in:\n{text}");
+    }
+}
+
+/// Nothing in the output may hold a secret part of a test value.
+fn assert_no_leak(o: &Output) {
+    let all = format!("{}{}", stdout(o), stderr(o));
+    assert!(!all.contains("LEAK"), "a secret was printed: {all}");
+    assert!(!all.contains('\u{1b}'), "an escape sequence was printed: {all:?}");
+}
+
+#[test]
+fn a_fifo_as_config_yml_is_a_miss_and_get_does_not_hang() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let fifo = s.path("flyconfig/config.yml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let out = s.run_bounded(s.command(&["get", "my-app"]), "a FIFO as config.yml");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{TOKEN}\n"), "the CLI is the next link");
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+}
+
+#[test]
+fn your_own_token_that_is_not_one_line_is_refused_never_printed() {
+    let s = Sandbox::new();
+    s.fly("echo 'Error: not logged in' >&2\nexit 1");
+    let config = s.path("flyconfig/config.yml");
+    std::fs::write(&config, "access_token: |\n  FlyV1 fm2_LEAK1\n  fm2_LEAK2\n").expect("write");
+    let out = s.run(&["get", "my-app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "your token:    refused: access_token in {} is not one line",
+            config.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("or fix your own token in access_token in"), "{err}");
+    assert_no_leak(&out);
+
+    // An escape sequence in the environment: refused too, and named.
+    let out = s
+        .command(&["get", "my-app"])
+        .env("FLY_API_TOKEN", "\u{1b}]0;LEAK3\u{7}FlyV1 fm2_LEAK4")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("your token:    refused: FLY_API_TOKEN is not one line"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leak(&out);
+}
+
+#[test]
+fn a_config_value_that_is_not_a_yaml_string_is_never_printed_as_a_token() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    for yml in ["access_token: true\n", "access_token: 12345\n"] {
+        std::fs::write(s.path("flyconfig/config.yml"), yml).expect("write");
+        let out = s.run(&["get", "my-app"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            format!("{TOKEN}\n"),
+            "{yml:?}: the CLI's token, not the value"
+        );
+        assert!(stderr(&out).contains("is not a string"), "{}", stderr(&out));
+        assert_eq!(s.run(&["invalidate", "my-app"]).status.code(), Some(0));
+    }
+}
+
+#[test]
+fn set_manual_refuses_a_token_that_is_not_one_line_and_never_echoes_it() {
+    let s = Sandbox::new();
+    for bad in [
+        "FlyV1 fm2_LEAK1\nfm2_LEAK2\n",
+        "\u{1b}[31mFlyV1 fm2_LEAK3",
+        "FlyV1 fm2_LEAK4 fm2_LEAK5",
+    ] {
+        let out = s.run_with_stdin(&["set-manual", "my-app"], bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not stored: a token is one line"),
+            "{}",
+            stderr(&out)
+        );
+        assert_no_leak(&out);
+    }
+    let status = s.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(v["tokens"], serde_json::json!([]), "nothing was stored");
+}
+
+#[test]
+fn a_token_typed_on_the_command_line_is_never_echoed() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    for args in [
+        &["set-manual", "my-app", "FlyV1 fm2_LEAK1"][..],
+        &["set-manual", "FlyV1 fm2_LEAK2"][..],
+        &["get", "FlyV1 fm2_LEAK3"][..],
+        &["get", "my-app", "fm2_LEAK4"][..],
+        &["--ttl", "FlyV1 fm2_LEAK5", "get", "my-app"][..],
+        &["get", "my-app", "--org", "FlyV1 fm2_LEAK6"][..],
+    ] {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_no_leak(&out);
+    }
+    let out = s.run(&["set-manual", "my-app", "FlyV1 fm2_LEAK1"]);
+    assert!(
+        stderr(&out).contains("takes no token on the command line"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.calls().is_empty(), "nothing ran");
+}
+
+#[test]
+fn set_manual_checks_the_app_name_before_it_asks_for_the_token() {
+    let s = Sandbox::new();
+    // stdin stays open and empty: reading it would wait forever.
+    let mut cmd = s.command(&["set-manual", "../etc"]);
+    cmd.stdin(Stdio::piped());
+    let out = s.run_bounded(cmd, "set-manual read stdin before checking the app name");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid app name"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_invalid_org_is_a_usage_error_that_does_not_echo_it() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let out = s.run(&["--org", "acme corpLEAK", "get", "my-app"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid --org: the org has ' ' at character 4"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leak(&out);
+    let out = s
+        .command(&["get", "my-app"])
+        .env("FLY_ORG", "-rfLEAK")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid FLY_ORG: the org starts with `-`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leak(&out);
+    assert!(s.calls().is_empty(), "the CLI never ran without -o");
+    // A valid FLY_ORG is passed on.
+    let out = s
+        .command(&["get", "my-app"])
+        .env("FLY_ORG", "acme")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(s.calls(), ["tokens create readonly -o acme"]);
+}
+
+#[test]
+fn a_zero_cli_timeout_or_a_sub_second_ttl_is_a_usage_error() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    for args in [
+        &["--cli-timeout", "0", "get", "my-app"][..],
+        &["--cli-timeout", "0ms", "get", "my-app"][..],
+        &["--ttl", "500ms", "get", "my-app"][..],
+        &["--ttl", "0", "get", "my-app"][..],
+    ] {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(s.calls().is_empty());
+    assert!(
+        stderr(&s.run(&["--ttl", "500ms", "status"])).contains("stored already expired"),
+        "says why"
+    );
+}
+
+#[test]
+fn a_closed_stdout_pipe_exits_0_quietly() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    // The reader is gone before anything is written: `fly-tokens status | head -0`.
+    for args in [&["status"][..], &["get", "my-app"][..], &["demo"][..]] {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        drop(read);
+        let out = s
+            .command(args)
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out).to_lowercase();
+        for noise in ["pipe", "panic", "cannot write", "error"] {
+            assert!(!err.contains(noise), "{args:?}: quietly, but: {err}");
+        }
+    }
+}
+
+#[test]
+fn readme_and_help_set_fly_api_token_per_command_never_export_it() {
+    let readme = include_str!("../../../README.md");
+    let help = stdout(&Sandbox::new().run(&["--help"]));
+    for text in [readme, help.as_str()] {
+        assert!(!text.contains("export FLY_API_TOKEN"), "{text}");
+        assert!(text.contains("FLY_API_TOKEN=$(fly-tokens get my-app) fly"), "{text}");
+    }
+    assert!(help.contains("never `export` it"), "and says why: {help}");
 }
 
 #[test]

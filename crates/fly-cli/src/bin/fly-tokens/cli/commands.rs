@@ -2,13 +2,15 @@
 //! the token stack on the real adapters, does one thing, and shuts the stack
 //! down (so background persists land) before the process exits.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 
-use atlas_app_server::{Token, TokenError, Tokens};
-use atlas_fly_cli::{looks_like_fly_token, ConfigOptions};
+use atlas_app_server::{AppName, Token, TokenError, TokenTextError, Tokens, UserTokenFinding};
+use atlas_fly_cli::{check_token_text, looks_like_fly_token, ConfigOptions};
 
 use super::explain::{self, Context};
 use super::fingerprint::fingerprint;
+use super::mask::mask_secrets;
+use super::output::write_stdout;
 use super::{Command, EXIT_FAILURE, EXIT_NO_TOKEN, EXIT_OK, EXIT_USAGE};
 
 /// The largest manual token read from stdin (a Fly token is a few hundred
@@ -17,10 +19,15 @@ const MANUAL_TOKEN_LIMIT: u64 = 64 * 1024;
 
 /// Runs one stack command; returns the exit code.
 pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
+    // Bad usage is refused before anything is opened or asked for.
+    if let Err(msg) = check_usage(options, &command) {
+        eprintln!("fly-tokens: {}", mask_secrets(&msg));
+        return EXIT_USAGE;
+    }
     // Read a manual token before anything starts: a prompt should not race
     // with the stack's own start-up.
     let manual = match &command {
-        Command::SetManual { app } => match read_manual_token(app) {
+        Command::SetManual { app, .. } => match read_manual_token(app) {
             Ok(token) => Some(token),
             Err(msg) => {
                 eprintln!("fly-tokens: {msg}");
@@ -56,20 +63,21 @@ pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
     let cx = Context {
         config_path: config_path.as_deref(),
         org: org.as_deref(),
+        user_source: None,
     };
     let code = match command {
-        Command::Get { app } => print_token(tokens.get(&app).await, &cx),
-        Command::Refresh { app } => print_token(tokens.refresh(&app).await, &cx),
-        Command::Invalidate { app } => done(tokens.invalidate(&app).await, &cx, || {
+        Command::Get { app } => print_token(tokens.get(&app).await, &cx, options),
+        Command::Refresh { app } => print_token(tokens.refresh(&app).await, &cx, options),
+        Command::Invalidate { app } => done(tokens.invalidate(&app).await, &cx, options, || {
             format!("invalidated the cached token of {app}")
         }),
-        Command::ClearManual { app } => done(tokens.clear_manual(&app).await, &cx, || {
+        Command::ClearManual { app } => done(tokens.clear_manual(&app).await, &cx, options, || {
             format!("removed the manual token of {app}")
         }),
-        Command::SetManual { app } => match manual {
+        Command::SetManual { app, .. } => match manual {
             Some(token) => {
                 let fp = fingerprint(&token);
-                done(tokens.set_manual(&app, token).await, &cx, || {
+                done(tokens.set_manual(&app, token).await, &cx, options, || {
                     format!("stored the manual token of {app} (fingerprint {fp})")
                 })
             }
@@ -81,42 +89,68 @@ pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
     code
 }
 
-/// `get`/`refresh`: the token alone on stdout, or the explanation on stderr.
-fn print_token(result: Result<Token, TokenError>, cx: &Context<'_>) -> u8 {
-    match result {
-        Ok(token) => {
-            let mut out = io::stdout().lock();
-            match writeln!(out, "{}", token.expose()).and_then(|()| out.flush()) {
-                Ok(()) => EXIT_OK,
-                Err(e) => {
-                    eprintln!("fly-tokens: cannot write the token to stdout: {e}");
-                    EXIT_FAILURE
-                }
-            }
+/// What is wrong with the command line beyond what clap checks: a token
+/// on it, an invalid app name, an invalid org. Messages are masked by the
+/// caller.
+fn check_usage(options: &ConfigOptions, command: &Command) -> Result<(), String> {
+    if let Command::SetManual { on_command_line, .. } = command {
+        if !on_command_line.is_empty() {
+            return Err(
+                "set-manual takes no token on the command line (it would show in `ps` and your shell \
+                        history): pipe it on stdin, `fly-tokens set-manual APP < token.txt`, or type it at the \
+                        hidden prompt"
+                    .to_owned(),
+            );
         }
-        Err(e) => failure(&e, cx),
+    }
+    if let Some(app) = command.app() {
+        AppName::validate(app).map_err(|e| format!("invalid app name: {e}"))?;
+    }
+    options.resolved_org().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `get`/`refresh`: the token alone on stdout, or the explanation on stderr.
+fn print_token(result: Result<Token, TokenError>, cx: &Context<'_>, options: &ConfigOptions) -> u8 {
+    match result {
+        Ok(token) => write_stdout(&format!("{}\n", token.expose())),
+        Err(e) => failure(&e, cx, options),
     }
 }
 
 /// A command with nothing to print: a short confirmation on stderr.
-fn done(result: Result<(), TokenError>, cx: &Context<'_>, what: impl FnOnce() -> String) -> u8 {
+fn done(
+    result: Result<(), TokenError>,
+    cx: &Context<'_>,
+    options: &ConfigOptions,
+    what: impl FnOnce() -> String,
+) -> u8 {
     match result {
         Ok(()) => {
             eprintln!("fly-tokens: {}", what());
             EXIT_OK
         }
-        Err(e) => failure(&e, cx),
+        Err(e) => failure(&e, cx, options),
     }
 }
 
-fn failure(e: &TokenError, cx: &Context<'_>) -> u8 {
+fn failure(e: &TokenError, cx: &Context<'_>, options: &ConfigOptions) -> u8 {
     match e {
         TokenError::NoTokenAvailable(report) => {
-            eprintln!("{}", explain::no_token(report, cx));
+            // Which of your own token's sources was refused: read again,
+            // only for the message (the source's name, never the value).
+            let source = matches!(report.user_token, UserTokenFinding::Refused(_))
+                .then(|| options.fly_config().read().map(|(_, source)| source.to_string()))
+                .flatten();
+            let cx = Context {
+                user_source: source.as_deref(),
+                ..*cx
+            };
+            eprintln!("{}", explain::no_token(report, &cx));
             EXIT_NO_TOKEN
         }
         TokenError::InvalidAppName(_) | TokenError::EmptyToken | TokenError::InvalidToken(_) => {
-            eprintln!("fly-tokens: {e}");
+            eprintln!("fly-tokens: {}", mask_secrets(&e.to_string()));
             EXIT_USAGE
         }
         _ => {
@@ -145,11 +179,17 @@ fn read_manual_token(app: &str) -> Result<Token, String> {
         text
     };
     let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("no token given (pipe it on stdin: `fly-tokens set-manual APP < token.txt`)".to_owned());
-    }
-    if trimmed.lines().count() > 1 {
-        return Err("the token must be one line (several tokens are joined with commas)".to_owned());
+    match check_token_text(trimmed) {
+        Ok(()) => {}
+        Err(TokenTextError::Empty) => {
+            return Err("no token given (pipe it on stdin: `fly-tokens set-manual APP < token.txt`)".to_owned())
+        }
+        Err(e) => {
+            return Err(format!(
+                "not stored: a token is one line of printable characters, and {e} (several tokens are joined \
+                 with commas)"
+            ))
+        }
     }
     if !looks_like_fly_token(trimmed) {
         eprintln!("fly-tokens: warning: this does not look like a Fly token (FlyV1 fm2_…); storing it anyway");

@@ -1,6 +1,9 @@
 //! `fly-tokens demo`: the whole token stack on this machine, against a
-//! simulated fly CLI and a temporary store, narrated on stdout. No Fly
-//! account, no network, no process spawned; tokens appear as fingerprints.
+//! simulated fly CLI and a temporary store, narrated on stdout for people
+//! who want Fly tokens: each step says what it means for them (a crash
+//! costs no new CLI call, …); the OTP words get one explanatory line each.
+//! No Fly account, no network, no process spawned; tokens appear as
+//! fingerprints.
 
 mod sim;
 
@@ -10,11 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use atlas_app_server::{Source, StorageKey, Token, TokenError, Tokens, TokensConfig};
+use atlas_app_server::{Acquirer, Source, StorageKey, Token, TokenError, Tokens, TokensConfig};
 use atlas_fly_cli::FileStorage;
 use tokio::task::JoinSet;
 
 use super::fingerprint::fingerprint;
+use super::output::say;
 use super::{EXIT_FAILURE, EXIT_OK};
 use sim::SimCli;
 
@@ -88,48 +92,55 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
             .org(ORG)
     };
 
-    println!("fly-tokens demo: the atlas token stack on this machine, with no Fly account and no network");
-    println!("  fly CLI  simulated in-process: {CLI_DELAY:?} per call, mints fake `FlyV1 fm2_…` tokens");
-    println!("  store    a temporary FileStorage (removed at the end)");
-    println!("  tokens   shown as fingerprints: the first 8 hex characters of their SHA-256");
-    println!();
+    say!("fly-tokens demo: how fly-tokens gets Fly API tokens for your apps and keeps them, on this machine");
+    say!("  no Fly account, no network: the fly CLI is simulated ({CLI_DELAY:?} per `fly tokens create`)");
+    say!("  the token store is a temporary directory, removed at the end");
+    say!("  tokens are shown by fingerprint (first 8 hex characters of their SHA-256), never in full");
+    say!("  source= is where each answer came from: cache (memory), storage (disk), config (your own token), cli, manual");
+    say!();
 
     let tokens = Tokens::start(config()).await.map_err(|e| e.to_string())?;
     let mut gets = 0usize;
 
-    println!("1. Where a token comes from (the resolution chain; first hit wins)");
+    say!("1. Where a token comes from: the first source that has one wins");
     gets += 1;
     show(
         &tokens,
         "alpha",
-        "cold: the AppServer ran `fly tokens create readonly -o demo-org`",
+        "first ask: one `fly tokens create readonly -o demo-org` call",
     )
     .await?;
     gets += 1;
-    show(
-        &tokens,
-        "alpha",
-        "warm: read from the shared table in the caller's own task",
-    )
-    .await?;
+    let acquirer = show(&tokens, "alpha", "asked again: from memory, no CLI call, no wait").await?;
+    if acquirer != Acquirer::Facade {
+        return Err(format!(
+            "the warm get was answered by {acquirer}, not in the caller's task"
+        ));
+    }
+    say!("   (acquirer=facade: a warm get is a table read in your own task, with no message to any server)");
     user_on.store(true, Ordering::SeqCst);
     gets += 1;
     show(
         &tokens,
         "gamma",
-        "FLY_API_TOKEN is set: your own token comes before the CLI",
+        "FLY_API_TOKEN is set: your own token comes before any CLI call",
     )
     .await?;
     user_on.store(false, Ordering::SeqCst);
     cli.set_logged_in(false);
-    println!("   (the simulated CLI is logged out from here on)");
+    say!("   (the simulated CLI is logged out from here on)");
     gets += 1;
     match tokens.get("delta").await {
         Err(TokenError::NoTokenAvailable(report)) => {
-            println!(
+            say!(
                 "   get {:<6} no token: storage {}; your token {}; cli {}; manual {}",
-                "delta", report.storage, report.user_token, report.cli, report.manual
+                "delta",
+                report.storage,
+                report.user_token,
+                report.cli,
+                report.manual
             );
+            say!("              (`fly-tokens get` says what each source found, and how to fix it)");
         }
         other => return Err(format!("expected no token for delta, got {}", describe(&other))),
     }
@@ -138,19 +149,14 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
         .set_manual("delta", manual.clone())
         .await
         .map_err(|e| e.to_string())?;
-    println!("   set-manual delta    stored {}", fingerprint(&manual));
+    say!("   set-manual delta    stored {}", fingerprint(&manual));
     gets += 1;
-    show(
-        &tokens,
-        "delta",
-        "every other link missed; the manual token is the last one",
-    )
-    .await?;
+    show(&tokens, "delta", "nothing else has one: the token you stored by hand").await?;
     cli.set_logged_in(true);
-    println!("   (logged in again)   fly CLI calls so far: {}", cli.calls());
-    println!();
+    say!("   (logged in again)   fly CLI calls so far: {}", cli.calls());
+    say!();
 
-    println!("2. Coalescing: {BURST} concurrent callers ask for the cold app `beta`");
+    say!("2. {BURST} callers ask for a new app `beta` at the same moment");
     let before = cli.calls();
     let mut burst = JoinSet::new();
     for _ in 0..BURST {
@@ -176,15 +182,15 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
         [one] => one.clone(),
         _ => return Err("the burst saw different tokens".to_owned()),
     };
-    println!("   sources: cli {from_cli}, cache {from_cache}; every caller got {beta_fp}");
-    println!(
-        "   {BURST} callers -> {} CLI call (the AppServer serves one app's callers in turn; the first one's \
-         answer fills the table for the rest)",
+    say!("   sources: cli {from_cli}, cache {from_cache}; every caller got {beta_fp}");
+    say!(
+        "   {BURST} callers -> {} CLI call: one token minted for all of them, not {BURST} (the others wait for \
+         the first answer)",
         cli.calls() - before
     );
-    println!();
+    say!();
 
-    println!("3. AppServer crash: whereis(\"alpha\").kill()");
+    say!("3. A crash inside fly-tokens: the server that answers for `alpha` is killed");
     let calls = cli.calls();
     let old = tokens.whereis("alpha").ok_or("alpha has no AppServer")?;
     let other = tokens.whereis("beta").ok_or("beta has no AppServer")?;
@@ -196,18 +202,13 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     if new == old || !other.is_alive() {
         return Err("the crash was not contained to alpha's AppServer".to_owned());
     }
-    println!("   the apps supervisor restarted alpha's AppServer (one_for_one); beta's server was untouched");
+    say!("   it was restarted at once, alone: the server for `beta` kept running (one_for_one: only what crashed restarts)");
     gets += 1;
-    show(
-        &tokens,
-        "alpha",
-        "the shared table outlived the server: still a cache hit",
-    )
-    .await?;
-    println!("   fly CLI calls: still {}", same(calls, cli.calls()));
-    println!();
+    show(&tokens, "alpha", "the token outlived the crash, in memory").await?;
+    say!("   the crash cost no new CLI call: still {}", same(calls, cli.calls()));
+    say!();
 
-    println!("4. Table-owner crash: the root's child `table` is killed (rest_for_one)");
+    say!("4. A bigger crash: the in-memory token table itself is lost");
     // The background persist of alpha's token must have landed first.
     eventually("alpha's token to be stored", || async {
         store_has(&store, "alpha", StorageKey::Cached).await.then_some(())
@@ -240,8 +241,8 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
         .filter(|((_, a), (_, b))| a == b)
         .map(|((id, _), _)| id.as_str())
         .collect();
-    println!(
-        "   restarted: {}; kept: {}",
+    say!(
+        "   restarted: {}; kept: {}  (rest_for_one: what depends on the table restarts with it)",
         restarted.join(", "),
         if kept.is_empty() {
             "none".to_owned()
@@ -249,28 +250,28 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
             kept.join(", ")
         }
     );
-    println!(
-        "   the cache is empty: cached(\"alpha\") = {}",
+    say!(
+        "   memory is empty: cached(\"alpha\") = {}",
         tokens.cached("alpha").map_or("none".to_owned(), |t| fingerprint(&t))
     );
     gets += 1;
-    show(
-        &tokens,
-        "alpha",
-        "the first call after the rebuild reads the store, not the CLI",
-    )
-    .await?;
-    println!("   fly CLI calls: still {}", same(calls, cli.calls()));
-    println!();
+    show(&tokens, "alpha", "read back from the store on disk").await?;
+    say!("   the crash cost no new CLI call: still {}", same(calls, cli.calls()));
+    say!();
 
-    println!("5. Restart: the stack shuts down, a new one starts on the same store");
+    say!("5. Your program restarts: a new stack on the same store");
     tokens.shutdown().await;
+    let calls = cli.calls();
     let tokens = Tokens::start(config()).await.map_err(|e| e.to_string())?;
     gets += 1;
-    show(&tokens, "beta", "kept across restarts").await?;
-    println!();
+    show(&tokens, "beta", "kept across the restart").await?;
+    say!(
+        "   the restart cost no new CLI call: still {}",
+        same(calls, cli.calls())
+    );
+    say!();
 
-    println!("6. Clean shutdown");
+    say!("6. Clean shutdown");
     tokens.shutdown().await;
     let entries = store.entries().await.map_err(|e| e.to_string())?;
     let list = |key: StorageKey| {
@@ -281,30 +282,26 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("   every server stopped and every background persist landed before shutdown() returned");
-    println!(
+    say!("   every token fetched was written to the store before shutdown() returned: nothing is lost on exit");
+    say!(
         "   the store holds: cached [{}], manual [{}]",
         list(StorageKey::Cached),
         list(StorageKey::Manual)
     );
-    println!(
-        "   fly CLI calls in total: {} for {gets} gets across 4 apps",
-        cli.calls()
-    );
+    say!("   in total: {} fly CLI calls for {gets} gets of 4 apps", cli.calls());
     Ok(())
 }
 
-/// One `get`, printed as source, acquirer and fingerprint.
-async fn show(tokens: &Tokens, app: &str, note: &str) -> Result<(), String> {
+/// One `get`, printed as source and fingerprint; returns who answered it.
+async fn show(tokens: &Tokens, app: &str, note: &str) -> Result<Acquirer, String> {
     let (result, source, acquirer) = tokens.get_traced(app).await;
     let token = result.map_err(|e| format!("get {app}: {e}"))?;
-    println!(
-        "   get {app:<6} {:<16} {:<20} {}  {note}",
+    say!(
+        "   get {app:<6} {:<15} {}  {note}",
         format!("source={source}"),
-        format!("acquirer={acquirer}"),
         fingerprint(&token)
     );
-    Ok(())
+    Ok(acquirer)
 }
 
 fn describe(r: &Result<Token, TokenError>) -> String {

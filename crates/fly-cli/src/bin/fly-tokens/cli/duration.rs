@@ -39,6 +39,28 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `--cli-timeout`: a duration that is not zero (a zero timeout would kill
+/// the fly CLI before it could answer).
+pub fn parse_cli_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("the fly CLI needs some time to answer; give e.g. 15s".to_owned());
+    }
+    Ok(d)
+}
+
+/// `--ttl`: at least one second. Expiry is kept in whole unix seconds, so a
+/// shorter TTL would store every token already expired.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(
+            "shorter than 1s: expiry is kept in whole seconds, so a token would be stored already expired".to_owned(),
+        );
+    }
+    Ok(d)
+}
+
 /// A whole number of seconds as a short human span: `45s`, `3m 20s`,
 /// `23h 59m`, `364d 23h`.
 pub fn human_secs(secs: u64) -> String {
@@ -66,6 +88,19 @@ mod tests {
         for bad in ["", "s", "1x", "1h 30m", "-1s", "1.5s", "5m3"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn timeouts_and_ttls_that_cannot_work_are_refused() {
+        for zero in ["0", "0s", "0ms", "0m0s"] {
+            assert!(parse_cli_timeout(zero).is_err(), "{zero:?}");
+        }
+        assert_eq!(parse_cli_timeout("1ms"), Ok(Duration::from_millis(1)));
+        for short in ["0", "999ms", "0s"] {
+            assert!(parse_ttl(short).is_err(), "{short:?}");
+        }
+        assert_eq!(parse_ttl("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_ttl("1500ms"), Ok(Duration::from_millis(1_500)));
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub struct Context<'a> {
     pub config_path: Option<&'a Path>,
     /// The org passed as `-o`, if any.
     pub org: Option<&'a str>,
+    /// Where your own token came from, when it was refused
+    /// (`FLY_API_TOKEN`, `access_token in PATH`, …).
+    pub user_source: Option<&'a str>,
 }
 
 /// The whole message, several lines, no trailing newline.
@@ -45,13 +48,14 @@ fn user_token(f: UserTokenFinding, cx: &Context<'_>) -> String {
     match (f, cx.config_path) {
         (UserTokenFinding::Disabled, _) => "disabled (--no-config-file)".to_owned(),
         (UserTokenFinding::None, Some(path)) => format!(
-            "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no access_token in {})",
+            "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no usable access_token in {})",
             path.display()
         ),
         (UserTokenFinding::None, None) => "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no config file)".to_owned(),
-        (UserTokenFinding::Refused(e), _) => {
-            format!("refused: the value is not one line of printable characters ({e})")
-        }
+        (UserTokenFinding::Refused(e), _) => format!(
+            "refused: {} is not one line of printable characters ({e})",
+            cx.user_source.unwrap_or("the value")
+        ),
         (UserTokenFinding::TimedOut { after }, _) => {
             format!("timed out after {after:?} reading it (is the fly config file on a hung mount?)")
         }
@@ -108,10 +112,23 @@ fn hints(report: &NoTokenReport, cx: &Context<'_>) -> Vec<String> {
             "check what `fly tokens create readonly{org}` prints: it should be one line `FlyV1 fm2_…`"
         )),
     }
-    if report.user_token == UserTokenFinding::Disabled {
-        hints.push("or drop `--no-config-file` to use your own token (FLY_API_TOKEN, ~/.fly/config.yml)".to_owned());
+    match report.user_token {
+        UserTokenFinding::Disabled => {
+            hints.push("or drop `--no-config-file` to use your own token (FLY_API_TOKEN, ~/.fly/config.yml)".to_owned())
+        }
+        UserTokenFinding::Refused(_) => hints.push(format!(
+            "or fix your own token in {}: one line, such as `FlyV1 fm2_…` (`fly auth token` prints it)",
+            cx.user_source
+                .unwrap_or("FLY_ACCESS_TOKEN, FLY_API_TOKEN or ~/.fly/config.yml")
+        )),
+        UserTokenFinding::None | UserTokenFinding::TimedOut { .. } => {}
     }
-    if let ManualFinding::Failed(_) = report.manual {
+    if let ManualFinding::Refused(_) = report.manual {
+        hints.push(format!(
+            "the manual token is not usable: store it again with `fly-tokens set-manual {app}`, or remove it \
+             with `fly-tokens clear-manual {app}`"
+        ));
+    } else if let ManualFinding::Failed(_) = report.manual {
         hints.push(format!(
             "the manual token file is damaged: fix or remove it, or store it again with `fly-tokens set-manual {app}`"
         ));
@@ -146,6 +163,7 @@ mod tests {
         let cx = Context {
             config_path: Some(Path::new("/home/me/.fly/config.yml")),
             org: None,
+            user_source: None,
         };
         let m = no_token(
             &report(CliFinding::Exited {
@@ -158,7 +176,7 @@ mod tests {
             m,
             "fly-tokens: no token available for app `my-app`:\n  \
              stored token:  none\n  \
-             your token:    none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no access_token in /home/me/.fly/config.yml)\n  \
+             your token:    none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no usable access_token in /home/me/.fly/config.yml)\n  \
              fly CLI:       exit code 1: Error: no access token available. Please login with 'flyctl auth login'\n  \
              manual token:  none\n\
              how to fix:\n  \
@@ -172,6 +190,7 @@ mod tests {
         let cx = Context {
             config_path: None,
             org: None,
+            user_source: None,
         };
         let m = no_token(
             &report(CliFinding::Exited {

@@ -5,8 +5,11 @@ mod demo;
 mod duration;
 mod explain;
 mod fingerprint;
+mod mask;
+mod output;
 mod status;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,7 +22,9 @@ pub const EXIT_OK: u8 = 0;
 /// No token available: every link of the chain missed (the message says
 /// what each found).
 pub const EXIT_NO_TOKEN: u8 = 1;
-/// Bad usage: an unknown flag, an invalid app name, an empty manual token.
+/// Bad usage: an unknown flag, an invalid app name or org, a duration that
+/// cannot work, a manual token that is empty or not one line, a token on
+/// the command line.
 pub const EXIT_USAGE: u8 = 2;
 /// Anything else: the store cannot be used, the stack failed.
 pub const EXIT_FAILURE: u8 = 3;
@@ -34,12 +39,17 @@ How `get` finds a token (first hit wins):
 A token from 2 or 3 is kept in the store for --ttl.
 
 Examples:
-  export FLY_API_TOKEN=$(fly-tokens get my-app)
+  FLY_API_TOKEN=$(fly-tokens get my-app) fly status -a my-app
+  APP_TOKEN=$(fly-tokens get my-app)     # a variable of your own, for curl, deploy scripts, ...
   fly-tokens --org my-org get my-app
   fly-tokens refresh my-app              # after Fly rejected the token
   fly-tokens set-manual my-app < token.txt
   fly-tokens status --json
   fly-tokens demo                        # the whole stack, simulated, no Fly account needed
+
+Set FLY_API_TOKEN for one command only, never `export` it: fly-tokens reads
+FLY_API_TOKEN as *your own* token, so an exported app token would be handed
+back for every app by every later `get` in that shell.
 
 Exit codes: 0 ok, 1 no token available, 2 bad usage, 3 other failure (e.g. the store).
 Logs go to stderr; RUST_LOG=info (or debug) shows more (default: warnings).";
@@ -47,7 +57,7 @@ Logs go to stderr; RUST_LOG=info (or debug) shows more (default: warnings).";
 /// Fly.io API tokens for your apps: resolved once, cached, kept across runs.
 ///
 /// `fly-tokens get APP` prints a token on stdout and nothing else, so that
-/// `export FLY_API_TOKEN=$(fly-tokens get my-app)` works. Tokens are kept in
+/// `FLY_API_TOKEN=$(fly-tokens get my-app) fly …` works. Tokens are kept in
 /// a private store (0700 directory, 0600 files) and never appear in logs,
 /// error messages or command lines.
 #[derive(Debug, Parser)]
@@ -71,16 +81,16 @@ pub struct Global {
     #[arg(long, global = true, value_name = "PATH")]
     fly_bin: Option<PathBuf>,
 
-    /// Fly org for `fly tokens create readonly -o ORG` [default: $FLY_ORG]
+    /// Fly org slug for `fly tokens create readonly -o ORG` [default: $FLY_ORG]
     #[arg(long, global = true, value_name = "ORG")]
     org: Option<String>,
 
-    /// How long an acquired token is kept, e.g. 12h, 30m [default: 24h]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_duration)]
+    /// How long an acquired token is kept, at least 1s, e.g. 12h, 30m [default: 24h]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_ttl)]
     ttl: Option<Duration>,
 
     /// How long the fly CLI may run before it is killed, e.g. 15s, 1m [default: 15s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_duration)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_cli_timeout)]
     cli_timeout: Option<Duration>,
 
     /// Do not use your own token (FLY_ACCESS_TOKEN, FLY_API_TOKEN, ~/.fly/config.yml)
@@ -138,6 +148,10 @@ pub enum Command {
     SetManual {
         /// The Fly app name
         app: String,
+        /// A token given on the command line anyway: refused, never echoed
+        /// (clap would print an unexpected argument back).
+        #[arg(hide = true)]
+        on_command_line: Vec<OsString>,
     },
     /// Remove APP's manual token
     ClearManual {
@@ -156,9 +170,26 @@ pub enum Command {
     Demo,
 }
 
+impl Command {
+    /// The app the command is about, if any.
+    fn app(&self) -> Option<&str> {
+        match self {
+            Command::Get { app }
+            | Command::Refresh { app }
+            | Command::Invalidate { app }
+            | Command::SetManual { app, .. }
+            | Command::ClearManual { app } => Some(app),
+            Command::Status { .. } | Command::Demo => None,
+        }
+    }
+}
+
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(parse_error(&e)),
+    };
     init_logging(matches!(cli.command, Command::Demo));
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -178,6 +209,19 @@ async fn run(cli: Cli) -> u8 {
         Command::Status { json } => status::run(&options, json).await,
         command => commands::run(&options, command).await,
     }
+}
+
+/// Prints a command-line error and returns its exit code (0 for `--help`
+/// and `--version`). Usage errors quote the arguments, where a token may
+/// have been typed by mistake: they are printed masked.
+fn parse_error(e: &clap::Error) -> u8 {
+    if !e.use_stderr() {
+        // Help or version, on stdout; a closed pipe (`--help | head`) is fine.
+        let _ = e.print();
+        return EXIT_OK;
+    }
+    eprint!("{}", mask::mask_secrets(&e.render().to_string()));
+    EXIT_USAGE
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`. The default is `warn`, less the
@@ -216,6 +260,15 @@ mod tests {
             .expect("parses");
         assert_eq!(cli.global.cli_timeout, Some(Duration::from_secs(120)));
         assert_eq!(cli.global.org.as_deref(), Some("acme"));
-        assert!(Cli::try_parse_from(["fly-tokens", "set-manual", "my-app", "FlyV1 fm2_x"]).is_err());
+        assert!(Cli::try_parse_from(["fly-tokens", "--ttl", "500ms", "status"]).is_err());
+        assert!(Cli::try_parse_from(["fly-tokens", "--cli-timeout", "0", "status"]).is_err());
+    }
+
+    #[test]
+    fn a_token_on_the_command_line_is_caught_not_echoed_by_clap() {
+        let cli = Cli::try_parse_from(["fly-tokens", "set-manual", "my-app", "FlyV1 fm2_x", "--store", "/s"])
+            .expect("parses, to be refused by the command");
+        assert_eq!(cli.global.store.as_deref(), Some(std::path::Path::new("/s")));
+        assert!(matches!(cli.command, Command::SetManual { ref on_command_line, .. } if on_command_line.len() == 1));
     }
 }

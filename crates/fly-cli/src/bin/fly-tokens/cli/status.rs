@@ -2,7 +2,6 @@
 //! Read-only: it creates, moves, removes and changes nothing, so damaged and
 //! expired records are listed as they are.
 
-use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use atlas_app_server::{Storage, StorageKey};
@@ -11,7 +10,8 @@ use serde_json::json;
 
 use super::duration::human_secs;
 use super::fingerprint::fingerprint;
-use super::{EXIT_FAILURE, EXIT_OK};
+use super::output::write_stdout;
+use super::EXIT_FAILURE;
 
 /// One stored record, as shown.
 struct Row {
@@ -76,14 +76,7 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
     } else {
         to_table(&dir, store.is_fallback(), &rows, &aside, now)
     };
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("fly-tokens: cannot write to stdout: {e}");
-            EXIT_FAILURE
-        }
-    }
+    write_stdout(&text)
 }
 
 fn expires_in(expires_at: Option<i64>, now: i64) -> String {
