@@ -94,3 +94,9 @@ pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use token_format::token_expiry_hint;
+
+/// The README's Rust snippets, compiled and run as doc tests (only under
+/// `cargo test --doc`) so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
