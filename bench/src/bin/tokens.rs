@@ -47,11 +47,7 @@ fn fake_cli(delay: Duration, calls: Arc<AtomicUsize>) -> impl atlas_app_server::
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            Ok(CmdOutput {
-                exit_code: 0,
-                stdout: format!("{}\n", token(n)),
-                stderr: String::new(),
-            })
+            Ok(CmdOutput::new(0, format!("{}\n", token(n)), ""))
         }
     })
 }

@@ -32,7 +32,7 @@ pub enum TokenKind {
 /// use atlas_app_server::{cmd_fn, CmdOutput, TokensConfig};
 /// let config = TokensConfig::default()
 ///     .cmd_fn(cmd_fn(|_program, _args| async {
-///         Ok(CmdOutput { exit_code: 0, stdout: "FlyV1 fm2_abc\n".into(), stderr: String::new() })
+///         Ok(CmdOutput::new(0, "FlyV1 fm2_abc\n", ""))
 ///     }))
 ///     .ttl(Duration::from_secs(3_600))
 ///     .org("my-org");

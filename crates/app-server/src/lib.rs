@@ -23,7 +23,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), atlas_app_server::TokenError> {
 //! let tokens = Tokens::start(TokensConfig::default().cmd_fn(cmd_fn(|_program, _args| async {
-//!     Ok(CmdOutput { exit_code: 0, stdout: "FlyV1 fm2_c2VjcmV0\n".into(), stderr: String::new() })
+//!     Ok(CmdOutput::new(0, "FlyV1 fm2_c2VjcmV0\n", ""))
 //! })))
 //! .await?;
 //!
@@ -78,6 +78,7 @@ mod clock;
 mod config;
 mod error;
 mod persist;
+mod redact;
 mod report;
 mod seams;
 mod source;
@@ -93,7 +94,8 @@ pub use app_server::AppServerRef;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{TokenKind, TokensConfig};
 pub use error::TokenError;
-pub use report::{CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
+pub use redact::{mask_secrets, sanitize};
+pub use report::{signal_name, CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
 pub use seams::*;
 pub use source::{Acquirer, Source};
 pub use token_shape::{check_token_text, looks_like_fly_token, TokenTextError};

@@ -240,7 +240,9 @@ fn kind(e: &TokenError) -> String {
             };
             let cli = match &r.cli {
                 CliFinding::Exited { code, .. } => format!("exit {code}"),
+                CliFinding::Killed { .. } => "killed".to_owned(),
                 CliFinding::EmptyOutput => "empty".to_owned(),
+                CliFinding::TooLarge => "too large".to_owned(),
                 CliFinding::NotAToken => "not-a-token".to_owned(),
                 CliFinding::TimedOut { .. } => "timed out".to_owned(),
                 CliFinding::NotRun(_) => "not run".to_owned(),
@@ -283,14 +285,8 @@ impl Real {
                     let mode = c.lock().expect("cli lock").clone();
                     async move {
                         tokio::time::sleep(CLI_DELAY).await;
-                        let out = |code: i32, stdout: &str| CmdOutput {
-                            exit_code: code,
-                            stdout: stdout.to_owned(),
-                            stderr: if code == 0 {
-                                String::new()
-                            } else {
-                                "Error: not logged in".into()
-                            },
+                        let out = |code: i32, stdout: &str| {
+                            CmdOutput::new(code, stdout, if code == 0 { "" } else { "Error: not logged in" })
                         };
                         match mode {
                             Cli::Ok(t) => Ok(out(0, &format!("{t}\n"))),

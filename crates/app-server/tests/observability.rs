@@ -33,11 +33,7 @@ async fn spans_carry_source_and_acquirer() {
     let capture = Capture::default();
     let _guard = capture.install();
     let cli = FakeCli::new().with_delay(Duration::from_millis(50));
-    let fail = CmdOutput {
-        exit_code: 1,
-        stdout: String::new(),
-        stderr: "Error: boom".into(),
-    };
+    let fail = CmdOutput::new(1, "", "Error: boom");
     // my-app, manual-app, none-app, then the refresh of my-app.
     cli.then_ok(&fly("cli"))
         .then(fail.clone())
@@ -104,11 +100,7 @@ async fn cli_failure_is_a_warning_with_the_exit_code_and_no_output() {
     let capture = Capture::default();
     let _guard = capture.install();
     let cli = FakeCli::new();
-    cli.then(CmdOutput {
-        exit_code: 2,
-        stdout: fly("leaked-on-stdout"),
-        stderr: "Error: something".into(),
-    });
+    cli.then(CmdOutput::new(2, fly("leaked-on-stdout"), "Error: something"));
     let f = Fixture::with(cli, |c| c).await;
     f.tokens.get("my-app").await.expect_err("miss");
     let warnings = capture.events_at(Level::WARN);
@@ -143,11 +135,7 @@ async fn tokens_never_appear_in_logs_spans_or_errors() {
     let _guard = capture.install();
     let cli = FakeCli::new();
     cli.then_ok(&fly("secret1"));
-    cli.then(CmdOutput {
-        exit_code: 1,
-        stdout: fly("secret2"),
-        stderr: String::new(),
-    });
+    cli.then(CmdOutput::new(1, fly("secret2"), ""));
     let f = Fixture::with(cli, |c| c).await;
     f.store.fail_puts(true);
     let t = f.tokens.get("my-app").await.expect("token");

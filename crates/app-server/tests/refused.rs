@@ -124,11 +124,7 @@ async fn set_manual_refuses_a_value_that_is_not_a_token() {
 #[tokio::test(start_paused = true)]
 async fn cli_output_with_a_control_character_is_not_a_token() {
     let cli = FakeCli::new();
-    cli.then(CmdOutput {
-        exit_code: 0,
-        stdout: "FlyV1 fm2_LEAK1\u{1b}[2K\n".into(),
-        stderr: String::new(),
-    });
+    cli.then(CmdOutput::new(0, "FlyV1 fm2_LEAK1\u{1b}[2K\n", ""));
     let capture = Capture::default();
     let _guard = capture.install();
     let f = Fixture::with(cli, |c| c).await;

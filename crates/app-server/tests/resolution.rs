@@ -113,9 +113,10 @@ async fn no_manual_token_means_no_token_available_with_a_report() {
         report.cli,
         CliFinding::Exited {
             code: 1,
-            stderr: "Error: not logged in".into()
+            stderr: "Error: not logged in\nsecond line".into()
         }
     );
+    assert_eq!(report.cli.stderr_line(), "Error: not logged in");
     assert_eq!(report.manual, ManualFinding::None);
     assert!(!err.to_string().contains("fm2_"), "no token in the message: {err}");
 }
@@ -143,16 +144,8 @@ async fn a_cli_that_never_returns_is_dropped_at_the_timeout() {
 #[tokio::test(start_paused = true)]
 async fn stdout_that_is_not_a_token_is_a_miss_and_stderr_is_never_a_token() {
     let cli = FakeCli::new();
-    cli.then(CmdOutput {
-        exit_code: 0,
-        stdout: "Update available 0.3.1 -> 0.3.2\n".into(),
-        stderr: fly("on-stderr"),
-    });
-    cli.then(CmdOutput {
-        exit_code: 0,
-        stdout: "  \n".into(),
-        stderr: fly("on-stderr"),
-    });
+    cli.then(CmdOutput::new(0, "Update available 0.3.1 -> 0.3.2\n", fly("on-stderr")));
+    cli.then(CmdOutput::new(0, "  \n", fly("on-stderr")));
     let f = Fixture::with(cli, |c| c).await;
     let err = f.tokens.get("my-app").await.expect_err("not a token");
     assert_eq!(err.no_token_report().expect("report").cli, CliFinding::NotAToken);

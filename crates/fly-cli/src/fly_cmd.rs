@@ -63,7 +63,7 @@ fn is_org_slug(s: &str) -> bool {
 /// use atlas_fly_cli::TokenShapeCheck;
 ///
 /// let noisy = cmd_fn(|_, _| async {
-///     Ok(CmdOutput { exit_code: 0, stdout: "Update available!\n".into(), stderr: String::new() })
+///     Ok(CmdOutput::new(0, "Update available!\n", ""))
 /// });
 /// let out = TokenShapeCheck::new(noisy).run("fly", &["tokens", "create", "readonly"]).await?;
 /// assert_eq!((out.exit_code, out.stdout.as_str()), (0, ""));
@@ -121,13 +121,7 @@ mod tests {
     use super::*;
 
     fn printing(stdout: &'static str, code: i32) -> impl CmdFn {
-        cmd_fn(move |_, _| async move {
-            Ok(CmdOutput {
-                exit_code: code,
-                stdout: stdout.to_owned(),
-                stderr: "Update available 1 -> 2\n".to_owned(),
-            })
-        })
+        cmd_fn(move |_, _| async move { Ok(CmdOutput::new(code, stdout, "Update available 1 -> 2\n")) })
     }
 
     #[tokio::test]

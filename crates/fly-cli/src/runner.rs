@@ -202,6 +202,7 @@ impl CmdFn for ProcessCmd {
             exit_code,
             stdout,
             stderr,
+            ..CmdOutput::default()
         })
     }
 }

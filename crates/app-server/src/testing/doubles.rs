@@ -58,20 +58,12 @@ impl FakeCli {
 
     /// From now on every call (after the scripted ones) succeeds with `token`.
     pub fn always_ok(&self, token: &str) {
-        *self.inner.default.lock() = Some(Reply::Output(CmdOutput {
-            exit_code: 0,
-            stdout: format!("{token}\n"),
-            stderr: String::new(),
-        }));
+        *self.inner.default.lock() = Some(Reply::Output(CmdOutput::new(0, format!("{token}\n"), "")));
     }
 
     /// From now on every call exits with `code` and `stderr`.
     pub fn always_fail(&self, code: i32, stderr: &str) {
-        *self.inner.default.lock() = Some(Reply::Output(CmdOutput {
-            exit_code: code,
-            stdout: String::new(),
-            stderr: stderr.to_owned(),
-        }));
+        *self.inner.default.lock() = Some(Reply::Output(CmdOutput::new(code, "", stderr)));
     }
 
     /// From now on every call never returns.
@@ -87,11 +79,7 @@ impl FakeCli {
 
     /// The next call succeeds with `token`.
     pub fn then_ok(&self, token: &str) -> &Self {
-        self.then(CmdOutput {
-            exit_code: 0,
-            stdout: format!("{token}\n"),
-            stderr: String::new(),
-        })
+        self.then(CmdOutput::new(0, format!("{token}\n"), ""))
     }
 
     /// Every call takes `delay` before replying.
@@ -132,11 +120,7 @@ impl CmdFn for FakeCli {
         match reply {
             Some(Reply::Output(o)) => Ok(o),
             Some(Reply::Hang) => std::future::pending().await,
-            None => Ok(CmdOutput {
-                exit_code: 1,
-                stdout: String::new(),
-                stderr: "Error: fake CLI has no reply scripted".to_owned(),
-            }),
+            None => Ok(CmdOutput::new(1, "", "Error: fake CLI has no reply scripted")),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use atlas_app_server::{CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
+use atlas_app_server::{signal_name, CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
 
 /// Where the user's own token was looked for, for the message.
 pub struct Context<'a> {
@@ -64,12 +64,21 @@ fn user_token(f: UserTokenFinding, cx: &Context<'_>) -> String {
 
 fn cli(f: &CliFinding) -> String {
     match f {
-        CliFinding::Exited { code, stderr } if stderr.is_empty() => format!("exit code {code} (nothing on stderr)"),
-        CliFinding::Exited { code, stderr } => format!("exit code {code}: {stderr}"),
+        CliFinding::Exited { code, .. } => with_stderr_line(format!("exit code {code}"), f),
+        CliFinding::Killed { signal, .. } => with_stderr_line(format!("killed by {}", signal_name(*signal)), f),
         CliFinding::EmptyOutput => "exit code 0 but it printed nothing".to_owned(),
+        CliFinding::TooLarge => "exit code 0 but its output is too large to be a token (ignored)".to_owned(),
         CliFinding::NotAToken => "exit code 0 but its output is not a Fly token (ignored)".to_owned(),
         CliFinding::TimedOut { after } => format!("timed out after {after:?} (the process was killed)"),
         CliFinding::NotRun(why) => format!("not run: {why}"),
+    }
+}
+
+/// `what`, then the line of stderr worth quoting (already sanitised).
+fn with_stderr_line(what: String, f: &CliFinding) -> String {
+    match f.stderr_line() {
+        line if line.is_empty() => format!("{what} (nothing on stderr)"),
+        line => format!("{what}: {line}"),
     }
 }
 
@@ -86,7 +95,9 @@ fn hints(report: &NoTokenReport, cx: &Context<'_>) -> Vec<String> {
     let org = cx.org.map(|o| format!(" -o {o}")).unwrap_or_default();
     let mut hints = Vec::new();
     match &report.cli {
-        CliFinding::Exited { stderr, .. } => {
+        // The hints look at all of stderr: the line quoted above may be
+        // another one than the one that names the cause.
+        CliFinding::Exited { stderr, .. } | CliFinding::Killed { stderr, .. } => {
             let lower = stderr.to_lowercase();
             if lower.contains("slug") || lower.contains("organization") || lower.contains(" org") {
                 hints.push(
@@ -108,7 +119,7 @@ fn hints(report: &NoTokenReport, cx: &Context<'_>) -> Vec<String> {
         CliFinding::TimedOut { .. } => {
             hints.push("give the CLI more time: `--cli-timeout 60s` (it may be waiting on the network)".to_owned());
         }
-        CliFinding::EmptyOutput | CliFinding::NotAToken => hints.push(format!(
+        CliFinding::EmptyOutput | CliFinding::NotAToken | CliFinding::TooLarge => hints.push(format!(
             "check what `fly tokens create readonly{org}` prints: it should be one line `FlyV1 fm2_…`"
         )),
     }
@@ -207,5 +218,42 @@ mod tests {
             &cx,
         );
         assert!(m.contains("timed out after 1s") && m.contains("--cli-timeout"), "{m}");
+    }
+
+    #[test]
+    fn the_error_line_is_quoted_and_hints_look_at_all_of_stderr() {
+        let cx = Context {
+            config_path: None,
+            org: None,
+            user_source: None,
+        };
+        let m = no_token(
+            &report(CliFinding::Exited {
+                code: 1,
+                stderr: "A new release of flyctl is available\nError: could not mint a token\n\
+                         Run 'fly auth login' first"
+                    .into(),
+            }),
+            &cx,
+        );
+        assert!(
+            m.contains("fly CLI:       exit code 1: Error: could not mint a token\n"),
+            "{m}"
+        );
+        assert!(m.contains("`fly auth login`"), "the login hint, from a later line: {m}");
+        let m = no_token(
+            &report(CliFinding::Killed {
+                signal: 11,
+                stderr: String::new(),
+            }),
+            &cx,
+        );
+        assert!(
+            m.contains("fly CLI:       killed by SIGSEGV (nothing on stderr)"),
+            "{m}"
+        );
+        let m = no_token(&report(CliFinding::TooLarge), &cx);
+        assert!(m.contains("its output is too large"), "{m}");
+        assert!(!m.contains("printed nothing"), "{m}");
     }
 }

@@ -52,23 +52,23 @@ impl CmdFn for SimCli {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(self.delay).await;
         if !self.logged_in.load(Ordering::SeqCst) {
-            return Ok(CmdOutput {
-                exit_code: 1,
-                stdout: String::new(),
-                stderr: "Error: no access token available. Please login with 'flyctl auth login'\n".to_owned(),
-            });
+            return Ok(CmdOutput::new(
+                1,
+                "",
+                "Error: no access token available. Please login with 'flyctl auth login'\n",
+            ));
         }
         if args.get(..3) != Some(&["tokens", "create", "readonly"][..]) {
-            return Ok(CmdOutput {
-                exit_code: 1,
-                stdout: String::new(),
-                stderr: "Error: the simulated CLI only knows `tokens create readonly`\n".to_owned(),
-            });
+            return Ok(CmdOutput::new(
+                1,
+                "",
+                "Error: the simulated CLI only knows `tokens create readonly`\n",
+            ));
         }
-        Ok(CmdOutput {
-            exit_code: 0,
-            stdout: format!("{}\n", fake_token(&format!("{}-{n}", self.org))),
-            stderr: "A new release of flyctl is available (simulated notice on stderr)\n".to_owned(),
-        })
+        Ok(CmdOutput::new(
+            0,
+            format!("{}\n", fake_token(&format!("{}-{n}", self.org))),
+            "A new release of flyctl is available (simulated notice on stderr)\n",
+        ))
     }
 }
