@@ -7,7 +7,7 @@
 //!
 //! | seam | adapter | what it does |
 //! | --- | --- | --- |
-//! | [`CmdFn`](atlas_app_server::CmdFn) | [`ProcessCmd`] | runs `fly`/`flyctl` with no terminal, capped output, its own process group killed when the future is dropped |
+//! | [`CmdFn`](atlas_app_server::CmdFn) | [`ProcessCmd`] | runs `fly`/`flyctl` in a session of its own (no terminal), capped output, its whole process group killed on every way out, even if this process is killed |
 //! | [`ConfigFileFn`](atlas_app_server::ConfigFileFn) | [`FlyConfig`] | `FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`, then `access_token` in `~/.fly/config.yml` |
 //! | [`Storage`](atlas_app_server::Storage) | [`FileStorage`] | one JSON file per record, crash-safe writes, owner-only permissions |
 //!
@@ -86,12 +86,12 @@ mod runner;
 mod store;
 mod token_format;
 
-pub use atlas_app_server::{check_token_text, looks_like_fly_token};
+pub use atlas_app_server::{check_token_text, looks_like_fly_token, mask_secrets, sanitize};
 pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
 pub use defaults::{default_config, ConfigOptions, InvalidOrg};
 pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
-pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};
+pub use runner::{find_fly, stop_all_clis, ProcessCmd, DEFAULT_OUTPUT_LIMIT, NO_UPDATE_CHECK_ENV};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use token_format::token_expiry_hint;
 

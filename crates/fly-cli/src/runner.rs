@@ -3,15 +3,21 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use atlas_app_server::{CmdFn, CmdOutput};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt};
+
+use self::capped::Capped;
+
+mod capped;
+mod group;
+mod spawn;
+
+pub use group::stop_all_clis;
 
 /// How much of each of stdout and stderr is kept (64 KiB); the rest is read
 /// and thrown away, so a runaway process can neither eat memory nor block on
@@ -22,27 +28,41 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
 /// output pipes open before the whole process group is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(250);
 
+/// Set in the CLI's environment: flyctl then skips its update check (no
+/// network call of its own, no notice on stderr).
+pub const NO_UPDATE_CHECK_ENV: &str = "FLY_NO_UPDATE_CHECK";
+
 /// The names the fly CLI goes by, in the order they are looked up on `PATH`.
 const FLY_NAMES: [&str; 2] = ["fly", "flyctl"];
 
 /// Runs a program the way the token chain needs: no terminal, capped output,
-/// and nothing left behind.
+/// and nothing left behind, whatever happens to the run or to this process.
 ///
 /// - `fly` and `flyctl` resolve to the explicit [`fly_bin`](Self::fly_bin)
 ///   when one is set, otherwise to the first of `fly`, `flyctl` found on
 ///   `PATH`; any other program is run as given.
 /// - stdin is `/dev/null`, so the CLI can never wait at a prompt (flyctl
-///   decides whether it is interactive from stdin).
+///   decides whether it is interactive from stdin), and it runs in a new
+///   session (`setsid`): it has no controlling terminal, cannot open
+///   `/dev/tty`, and gets none of the terminal's signals.
+/// - `FLY_NO_UPDATE_CHECK=1` is set, so flyctl does not look for updates.
 /// - stdout and stderr are read concurrently, each capped at
 ///   [`DEFAULT_OUTPUT_LIMIT`] while still draining. A stdout over the cap is
-///   discarded whole (a truncated token is no token) and said so on stderr.
-/// - The child runs in its own process group. **Dropping the future**
-///   (the AppServer's timeout) sends `SIGKILL` to the whole group, so a
-///   wrapper script's children die with it, and a background task reaps the
-///   child: no orphan, no zombie.
-/// - When the CLI exits but something it started still holds its output
-///   pipes, that is waited for briefly (250 ms), then the group is killed.
-/// - The exit code is the process's, or `-1` when a signal ended it.
+///   discarded whole (a truncated token is no token) and the output says
+///   so ([`CmdOutput::stdout_truncated`]).
+/// - The child leads its own process group, and the whole group is killed
+///   with `SIGKILL` on every way out: once the CLI has exited (what it left
+///   behind; if that still holds the output pipes, after 250 ms), when the
+///   future is **dropped** (the AppServer's timeout; the child is then
+///   reaped in the background: no orphan, no zombie), on an error, and by
+///   [`stop_all_clis`] (a program exiting on a signal).
+/// - If this process dies without cleaning up (`SIGKILL`), the CLI gets
+///   `SIGKILL` too (on Linux, `PR_SET_PDEATHSIG`; the CLI is forked by one
+///   thread that lives as long as the process, since the signal follows the
+///   forking thread), and a guard process (`/bin/sh`, waiting on a pipe
+///   only this process holds) kills the rest of the group.
+/// - The exit code is the process's; when a signal ended it, `exit_code`
+///   is `-1` and [`CmdOutput::signal`] names the signal.
 ///
 /// The token is stdout only; stderr is diagnostics. `ProcessCmd` does not
 /// judge the output: wrap it in [`TokenShapeCheck`](crate::TokenShapeCheck)
@@ -135,24 +155,15 @@ impl CmdFn for ProcessCmd {
         let exe = self.resolve(program)?;
         let mut cmd = tokio::process::Command::new(&exe);
         cmd.args(args)
+            .env(NO_UPDATE_CHECK_ENV, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // A group of its own, so that one killpg reaches everything it
-            // started.
-            .process_group(0)
             .kill_on_drop(true);
-        let child = cmd.spawn()?;
-        // Armed from spawn on: if this future is dropped anywhere below, the
-        // group dies and the child is reaped (see `Running`).
-        let mut running = Running {
-            pgid: child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw),
-            child: Some(child),
-        };
-        let child = running
-            .child
-            .as_mut()
-            .ok_or_else(|| io::Error::other("child vanished"))?;
+        // From here on, dropping this future anywhere kills the group and
+        // reaps the child (see `group::Running`).
+        let mut running = spawn::spawn(cmd).await?;
+        let child = running.child()?;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
 
@@ -166,10 +177,10 @@ impl CmdFn for ProcessCmd {
                     let status = status?;
                     // The pipes close when the last holder exits. A child the
                     // CLI left running may hold them: give it a moment, then
-                    // kill the group (its members keep the pgid alive, so it
-                    // still names them).
+                    // kill the group (its members keep the group id alive,
+                    // so it still names them).
                     if tokio::time::timeout(EXIT_GRACE, &mut drain).await.is_err() {
-                        kill_group(running.pgid.take());
+                        running.kill_group();
                         let _ = tokio::time::timeout(EXIT_GRACE, &mut drain).await;
                     }
                     status
@@ -177,123 +188,28 @@ impl CmdFn for ProcessCmd {
                 _ = &mut drain => child.wait().await?,
             }
         };
-        // Exited and reaped: nothing left for the drop guard to do.
-        running.pgid = None;
+        // Exited and reaped: what it left in its group dies now.
+        running.finish().await;
 
         let exit_code = status.code().unwrap_or(-1);
+        let signal = status.signal();
         tracing::debug!(
             program = %exe.display(),
             exit_code,
+            signal,
             stdout_bytes = out.seen,
             stderr_bytes = err.seen,
             "command finished"
         );
-        let mut stderr = err.into_string();
-        let stdout = if out.overflowed() {
-            stderr.push_str(&format!(
-                "\natlas: stdout exceeded {} bytes and was discarded\n",
-                self.output_limit
-            ));
-            String::new()
-        } else {
-            out.into_string()
-        };
-        Ok(CmdOutput {
+        let too_large = out.overflowed();
+        let output = CmdOutput {
             exit_code,
-            stdout,
-            stderr,
-            ..CmdOutput::default()
-        })
-    }
-}
-
-/// The child of one run. Dropped before the run finished (the future was
-/// dropped), it kills the child's whole process group and makes sure the
-/// child is reaped.
-///
-/// Reaping: tokio's own orphan queue (what `kill_on_drop` relies on) reaps
-/// only on a SIGCHLD that arrives after its listener exists, on the runtime
-/// that created the listener, so a child can stay a zombie. Instead the
-/// dropped child is handed to a task that awaits its exit (tokio's `wait`
-/// registers for SIGCHLD before checking, so it cannot miss it).
-/// `kill_on_drop` stays on as the fallback when no runtime is left to run
-/// that task.
-///
-/// The group is killed before the child is reaped, so its id (the child's
-/// pid) cannot have been reused by then.
-struct Running {
-    pgid: Option<Pid>,
-    child: Option<tokio::process::Child>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.pgid.is_none() {
-            return;
-        }
-        kill_group(self.pgid.take());
-        if let Some(mut child) = self.child.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
-                    let _ = child.wait().await;
-                });
-            }
-        }
-    }
-}
-
-fn kill_group(pgid: Option<Pid>) {
-    if let Some(pgid) = pgid {
-        // ESRCH (the group is already gone) is an expected outcome.
-        let _ = killpg(pgid, Signal::SIGKILL);
-    }
-}
-
-/// One output stream: the first `limit` bytes kept, the rest counted and
-/// dropped.
-struct Capped {
-    buf: Vec<u8>,
-    limit: usize,
-    seen: usize,
-}
-
-impl Capped {
-    fn new(limit: usize) -> Self {
-        Capped {
-            buf: Vec::new(),
-            limit,
-            seen: 0,
-        }
-    }
-
-    /// Reads `r` to its end. A read error ends the stream (what was read is
-    /// kept): the exit status, not a broken pipe, decides the outcome.
-    async fn fill(&mut self, r: Option<impl AsyncRead + Unpin>) {
-        let Some(mut r) = r else { return };
-        let mut chunk = [0u8; 8192];
-        loop {
-            match r.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    self.seen += n;
-                    let room = self.limit.saturating_sub(self.buf.len());
-                    self.buf.extend_from_slice(&chunk[..n.min(room)]);
-                }
-            }
-        }
-    }
-
-    fn overflowed(&self) -> bool {
-        self.seen > self.limit
-    }
-
-    fn into_string(self) -> String {
-        let truncated = self.overflowed();
-        let mut s = String::from_utf8_lossy(&self.buf).into_owned();
-        if truncated {
-            s.push_str("…[truncated]");
-        }
-        s
+            stdout: out.into_string(),
+            stderr: err.into_string(),
+            signal,
+            stdout_truncated: false,
+        };
+        Ok(if too_large { output.stdout_too_large() } else { output })
     }
 }
 

@@ -48,9 +48,94 @@ async fn stdin_is_null_and_there_is_no_terminal() {
 }
 
 #[tokio::test]
-async fn killed_by_a_signal_is_exit_code_minus_one() {
-    let (_d, cmd) = runner_for("kill -9 $$");
-    assert_eq!(cmd.run("fly", &[]).await.expect("run").exit_code, -1);
+async fn killed_by_a_signal_is_named_by_the_signal() {
+    let (_d, cmd) = runner_for("echo 'about to crash' >&2\nkill -SEGV $$");
+    let out = cmd.run("fly", &[]).await.expect("run");
+    assert_eq!((out.exit_code, out.signal), (-1, Some(11)));
+    assert_eq!(out.stderr, "about to crash\n");
+    let (_d, cmd) = runner_for("exit 139");
+    let out = cmd.run("fly", &[]).await.expect("run");
+    assert_eq!((out.exit_code, out.signal), (139, None), "an exit code is not a signal");
+}
+
+#[tokio::test]
+async fn the_cli_leads_a_session_of_its_own_without_a_terminal() {
+    // Field 6 of /proc/PID/stat is the session id; the comm field ("fly")
+    // holds no space.
+    let (_d, cmd) = runner_for(
+        "echo \"$$ $(cut -d' ' -f6 /proc/$$/stat)\"\n\
+         if (exec 3</dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi",
+    );
+    let out = cmd.run("fly", &[]).await.expect("run");
+    let mut lines = out.stdout.lines();
+    let ids: Vec<&str> = lines.next().expect("ids").split(' ').collect();
+    assert_eq!(ids[0], ids[1], "its session id is its pid: {}", out.stdout);
+    assert_eq!(lines.next(), Some("no-tty"), "/dev/tty cannot be opened");
+}
+
+#[tokio::test]
+async fn flyctl_is_told_not_to_check_for_updates() {
+    let (_d, cmd) = runner_for("echo \"[$FLY_NO_UPDATE_CHECK]\"");
+    assert_eq!(cmd.run("fly", &[]).await.expect("run").stdout, "[1]\n");
+}
+
+#[tokio::test]
+async fn what_the_cli_leaves_in_its_group_dies_when_it_exits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pids = dir.path().join("pids");
+    // The straggler holds none of the output pipes: nothing waits for it.
+    let fly = script(
+        dir.path(),
+        "fly",
+        &format!(
+            "sleep 300 </dev/null >/dev/null 2>&1 &\necho \"$$ $!\" > '{}'\necho FlyV1 fm2_tok",
+            pids.display()
+        ),
+    );
+    let out = ProcessCmd::new().fly_bin(fly).run("fly", &[]).await.expect("run");
+    assert_eq!((out.exit_code, out.stdout.as_str()), (0, "FlyV1 fm2_tok\n"));
+    let p = read_pids(&pids).await;
+    assert!(wait_until(p[1], dead).await, "the straggler was killed");
+}
+
+#[test]
+fn the_cli_outlives_the_thread_that_started_it() {
+    // PR_SET_PDEATHSIG follows the thread that forked: a CLI forked by a
+    // thread that then exits must not be killed with it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pids, go) = (dir.path().join("pids"), dir.path().join("go"));
+    let fly = script(
+        dir.path(),
+        "fly",
+        &format!(
+            "echo $$ > '{}'\ni=0\nwhile [ ! -e '{}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n\
+             echo FlyV1 fm2_late",
+            pids.display(),
+            go.display()
+        ),
+    );
+    let cmd = ProcessCmd::new().fly_bin(fly);
+    let mut run = Box::pin(async move { cmd.run("fly", &[]).await });
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rt.block_on(async {
+                tokio::select! {
+                    out = &mut run => panic!("the fake fly finished early: {out:?}"),
+                    _ = read_pids(&pids) => {}
+                }
+            });
+        });
+    });
+    // That thread is gone; the CLI is still running.
+    std::fs::write(&go, "").expect("go");
+    let out = rt.block_on(run).expect("run");
+    assert_eq!((out.signal, out.exit_code), (None, 0), "{out:?}");
+    assert_eq!(out.stdout, "FlyV1 fm2_late\n");
 }
 
 #[tokio::test]
@@ -130,14 +215,17 @@ async fn output_is_capped_while_draining() {
         .expect("run");
     assert_eq!(out.exit_code, 0);
     assert_eq!(out.stdout, "", "an overflowing stdout is discarded whole");
+    assert!(out.stdout_truncated, "and said to be too large");
     assert!(out.stderr.len() < DEFAULT_OUTPUT_LIMIT + 200, "{}", out.stderr.len());
     assert!(out.stderr.starts_with("eeee"));
-    assert!(out.stderr.contains("…[truncated]"));
-    assert!(out.stderr.contains("stdout exceeded 65536 bytes and was discarded"));
+    assert!(out.stderr.ends_with("…[truncated]"));
 
     let (_d, small) = runner_for("head -c 100 /dev/zero | tr '\\0' a");
     let out = small.output_limit(10).run("fly", &[]).await.expect("run");
-    assert_eq!(out.stdout, "");
+    assert_eq!((out.stdout.as_str(), out.stdout_truncated), ("", true));
+    let (_d, fits) = runner_for("head -c 10 /dev/zero | tr '\\0' a");
+    let out = fits.output_limit(10).run("fly", &[]).await.expect("run");
+    assert_eq!((out.stdout.as_str(), out.stdout_truncated), ("aaaaaaaaaa", false));
 }
 
 #[tokio::test]
