@@ -2,6 +2,8 @@
 //! checks and log capture.
 #![allow(dead_code)]
 
+pub mod sandbox;
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -11,14 +11,16 @@ use super::explain::{self, Context};
 use super::fingerprint::fingerprint;
 use super::mask::mask_secrets;
 use super::output::write_stdout;
+use super::signals::{self, Signals};
 use super::{Command, EXIT_FAILURE, EXIT_NO_TOKEN, EXIT_OK, EXIT_USAGE};
 
 /// The largest manual token read from stdin (a Fly token is a few hundred
 /// bytes; several joined stay far below this).
 const MANUAL_TOKEN_LIMIT: u64 = 64 * 1024;
 
-/// Runs one stack command; returns the exit code.
-pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
+/// Runs one stack command; returns the exit code. A signal stops it
+/// (see [`signals`](super::signals)).
+pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signals) -> u8 {
     // Bad usage is refused before anything is opened or asked for.
     if let Err(msg) = check_usage(options, &command) {
         eprintln!("fly-tokens: {}", mask_secrets(&msg));
@@ -27,13 +29,17 @@ pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
     // Read a manual token before anything starts: a prompt should not race
     // with the stack's own start-up.
     let manual = match &command {
-        Command::SetManual { app, .. } => match read_manual_token(app) {
-            Ok(token) => Some(token),
-            Err(msg) => {
-                eprintln!("fly-tokens: {msg}");
-                return EXIT_USAGE;
+        Command::SetManual { app, .. } => {
+            let app = app.clone();
+            match signals.blocking(move || read_manual_token(&app)).await {
+                Ok(Ok(token)) => Some(token),
+                Ok(Err(msg)) => {
+                    eprintln!("fly-tokens: {msg}");
+                    return EXIT_USAGE;
+                }
+                Err(caught) => return signals::finish(caught, None).await,
             }
-        },
+        }
         _ => None,
     };
     // A manual token cannot be re-acquired: it never goes to the temporary
@@ -65,28 +71,42 @@ pub async fn run(options: &ConfigOptions, command: Command) -> u8 {
         org: org.as_deref(),
         user_source: None,
     };
-    let code = match command {
-        Command::Get { app } => print_token(tokens.get(&app).await, &cx, options),
-        Command::Refresh { app } => print_token(tokens.refresh(&app).await, &cx, options),
-        Command::Invalidate { app } => done(tokens.invalidate(&app).await, &cx, options, || {
+    let code = match signals.until(execute(&tokens, command, manual, &cx, options)).await {
+        Ok(code) => code,
+        Err(caught) => return signals::finish(caught, Some(&tokens)).await,
+    };
+    tokens.shutdown().await;
+    code
+}
+
+/// The command itself, on a started stack.
+async fn execute(
+    tokens: &Tokens,
+    command: Command,
+    manual: Option<Token>,
+    cx: &Context<'_>,
+    options: &ConfigOptions,
+) -> u8 {
+    match command {
+        Command::Get { app } => print_token(tokens.get(&app).await, cx, options),
+        Command::Refresh { app } => print_token(tokens.refresh(&app).await, cx, options),
+        Command::Invalidate { app } => done(tokens.invalidate(&app).await, cx, options, || {
             format!("invalidated the cached token of {app}")
         }),
-        Command::ClearManual { app } => done(tokens.clear_manual(&app).await, &cx, options, || {
+        Command::ClearManual { app } => done(tokens.clear_manual(&app).await, cx, options, || {
             format!("removed the manual token of {app}")
         }),
         Command::SetManual { app, .. } => match manual {
             Some(token) => {
                 let fp = fingerprint(&token);
-                done(tokens.set_manual(&app, token).await, &cx, options, || {
+                done(tokens.set_manual(&app, token).await, cx, options, || {
                     format!("stored the manual token of {app} (fingerprint {fp})")
                 })
             }
             None => EXIT_FAILURE,
         },
         Command::Status { .. } | Command::Demo => EXIT_FAILURE,
-    };
-    tokens.shutdown().await;
-    code
+    }
 }
 
 /// What is wrong with the command line beyond what clap checks: a token

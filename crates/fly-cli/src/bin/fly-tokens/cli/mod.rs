@@ -7,6 +7,7 @@ mod explain;
 mod fingerprint;
 mod mask;
 mod output;
+mod signals;
 mod status;
 
 use std::ffi::OsString;
@@ -51,7 +52,8 @@ Set FLY_API_TOKEN for one command only, never `export` it: fly-tokens reads
 FLY_API_TOKEN as *your own* token, so an exported app token would be handed
 back for every app by every later `get` in that shell.
 
-Exit codes: 0 ok, 1 no token available, 2 bad usage, 3 other failure (e.g. the store).
+Exit codes: 0 ok, 1 no token available, 2 bad usage, 3 other failure (e.g. the store);
+  130, 143, 129 when stopped by SIGINT (Ctrl-C), SIGTERM, SIGHUP (the fly CLI is killed).
 Logs go to stderr; RUST_LOG=info (or debug) shows more (default: warnings).";
 
 /// Fly.io API tokens for your apps: resolved once, cached, kept across runs.
@@ -199,15 +201,25 @@ pub fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(cli));
+    // A prompt a signal interrupted may still block a thread: do not wait
+    // for it (everything that matters was awaited in `run`).
+    runtime.shutdown_background();
     ExitCode::from(code)
 }
 
 async fn run(cli: Cli) -> u8 {
     let options = cli.global.options();
+    let mut signals = match signals::Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("fly-tokens: cannot listen for signals: {e}");
+            return EXIT_FAILURE;
+        }
+    };
     match cli.command {
-        Command::Demo => demo::run().await,
-        Command::Status { json } => status::run(&options, json).await,
-        command => commands::run(&options, command).await,
+        Command::Demo => signals.run(demo::run()).await,
+        Command::Status { json } => signals.run(status::run(&options, json)).await,
+        command => commands::run(&options, command, &mut signals).await,
     }
 }
 
