@@ -189,12 +189,19 @@ impl Guard {
         Ok(Guard { child, stdin })
     }
 
-    /// Tells the guard the group is dealt with, and reaps it. (Were this
-    /// process to die first, the guard would kill the group instead.)
+    /// Tells the guard the group is dealt with, then reaps it in the
+    /// background (it exits at once; a run does not wait for that). Were
+    /// this process to die before the word is written, the guard would kill
+    /// the group instead, which is dead already.
     async fn stand_down(mut self) {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"done\n").await;
         }
-        let _ = self.child.wait().await;
+        let mut child = self.child;
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
     }
 }

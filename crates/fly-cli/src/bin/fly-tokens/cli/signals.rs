@@ -85,11 +85,22 @@ impl Signals {
     }
 
     /// Runs the blocking `f` on a thread of its own (a prompt, a read of
-    /// stdin), so that a signal is seen while it blocks.
-    pub async fn blocking<T: Send + 'static>(&mut self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Caught> {
+    /// stdin), so that a signal is seen while it blocks. A panic in `f`
+    /// goes on in the caller.
+    pub async fn blocking<T, E>(
+        &mut self,
+        f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, Caught>
+    where
+        T: Send + 'static,
+        E: Send + From<String> + 'static,
+    {
         match self.until(tokio::task::spawn_blocking(f)).await? {
             Ok(out) => Ok(out),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => Ok(Err(E::from(format!("the read was cancelled: {e}")))),
+            },
         }
     }
 
@@ -103,10 +114,12 @@ impl Signals {
     }
 
     async fn next(&mut self) -> Caught {
+        // `None` means the runtime is shutting down, not a signal.
         tokio::select! {
-            _ = self.int.recv() => Caught::Int,
-            _ = self.term.recv() => Caught::Term,
-            _ = self.hup.recv() => Caught::Hup,
+            Some(()) = self.int.recv() => Caught::Int,
+            Some(()) = self.term.recv() => Caught::Term,
+            Some(()) = self.hup.recv() => Caught::Hup,
+            else => std::future::pending().await,
         }
     }
 }
