@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::script;
 
-/// Temp dirs `bin`, `home`, `flyconfig` and `store`.
+/// Temp dirs `bin`, `home`, `flyconfig` and `tmp`; `store` is left for the
+/// program to create (it refuses a store others can use, and one made here
+/// would get the umask's mode).
 pub struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -17,7 +19,7 @@ impl Sandbox {
     /// A fresh sandbox.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for sub in ["bin", "home", "flyconfig", "store"] {
+        for sub in ["bin", "home", "flyconfig", "tmp"] {
             std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
         }
         Sandbox { dir }
@@ -46,7 +48,9 @@ impl Sandbox {
         cmd.env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.path("bin").display()))
             .env("HOME", self.path("home"))
-            .env("FLY_CONFIG_DIR", self.path("flyconfig"));
+            .env("FLY_CONFIG_DIR", self.path("flyconfig"))
+            // The temporary fallback store, if any, lands here.
+            .env("TMPDIR", self.path("tmp"));
     }
 
     /// `fly-tokens --store STORE ARGS…`, stdin null, output piped.
