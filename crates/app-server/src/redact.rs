@@ -9,7 +9,7 @@
 const TOKEN_PREFIXES: [&str; 4] = ["fm2_", "fm1r_", "fm1a_", "fo1_"];
 
 /// Auth schemes whose next word is a credential, whatever its shape.
-const SCHEMES: [&str; 2] = ["FlyV1 ", "Bearer "];
+const SCHEMES: [&str; 2] = ["FlyV1", "Bearer"];
 
 /// What a masked credential is replaced by, after its prefix or scheme.
 const MASK: &str = "…";
@@ -17,8 +17,8 @@ const MASK: &str = "…";
 /// `text` with every credential-looking word masked: a run of token
 /// characters (base64, `-`, `_`, `,`) that starts with a Fly token prefix
 /// (`fm2_`, `fm1r_`, `fm1a_`, `fo1_`) becomes the prefix and `…`, and the
-/// word after an auth scheme (`FlyV1 `, `Bearer `) becomes `…`. Everything
-/// else is kept as it is.
+/// word after an auth scheme (`FlyV1`, `Bearer`, then spaces) becomes `…`.
+/// Everything else is kept as it is.
 ///
 /// A shape test, not a proof: a legacy token with no prefix or scheme is
 /// not recognised. Use it on any text that might hold a token before it is
@@ -74,9 +74,11 @@ fn credential_at(s: &str) -> Option<(usize, usize)> {
         if s.get(..scheme.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
         {
-            let body = token_run(&s[scheme.len()..]);
-            if body > 0 {
-                return Some((scheme.len(), body));
+            let after = &s[scheme.len()..];
+            let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+            let body = token_run(&after[gap..]);
+            if gap > 0 && body > 0 {
+                return Some((scheme.len() + gap, body));
             }
         }
     }
@@ -176,6 +178,8 @@ mod tests {
         assert_eq!(mask_secrets("é fm2_ü"), "é fm2_ü");
         assert_eq!(mask_secrets(""), "");
         assert_eq!(mask_secrets("fm2_x"), "fm2_…", "shorter than a scheme");
+        assert_eq!(mask_secrets("'FlyV1  legacy42'"), "'FlyV1  …'");
+        assert_eq!(mask_secrets("FlyV1x abc, Bearers abc"), "FlyV1x abc, Bearers abc");
     }
 
     #[test]
