@@ -82,6 +82,8 @@ mod defaults;
 mod env;
 mod fly_cmd;
 mod msgpack;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod runner;
 mod store;
 mod token_format;
@@ -91,6 +93,11 @@ pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
 pub use defaults::{default_config, ConfigOptions, InvalidOrg};
 pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
+#[cfg(feature = "redis")]
+pub use redis_store::{
+    url_scheme, BroadcastEvent, CompareDelete, Lease, ListedRecord, RecordKey, RedisRecord, RedisSettings, RedisStore,
+    RedisTransport, RedisUrl, RedisUrlError, Subscription, SubscriptionState,
+};
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use token_format::token_expiry_hint;
