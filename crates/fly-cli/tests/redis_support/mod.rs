@@ -53,6 +53,8 @@ fn which(name: &str) -> Option<PathBuf> {
 /// Extra arguments for a server (password, TLS, a Unix socket, …).
 #[derive(Clone, Debug, Default)]
 pub struct Options {
+    /// Appended to the command line; `{port}` and `{dir}` stand for the
+    /// server's port and directory.
     pub args: Vec<String>,
     /// Listen on TCP (`--port`); false for a socket-only or TLS-only server.
     pub tcp: bool,
@@ -217,7 +219,13 @@ impl RedisServer {
             "--logfile".into(),
             log.display().to_string(),
         ];
-        args.extend(self.opts.args.iter().cloned());
+        let (port, dir_text) = (self.port.to_string(), dir.display().to_string());
+        args.extend(
+            self.opts
+                .args
+                .iter()
+                .map(|a| a.replace("{port}", &port).replace("{dir}", &dir_text)),
+        );
         // The shell prints the server's pid, then waits on its stdin: when
         // our end closes (this process ended, however), it kills the server.
         let mut keeper = Command::new("/bin/sh")
@@ -256,7 +264,9 @@ impl RedisServer {
                 if pong(ready_port) {
                     return Ok(());
                 }
-            } else if std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept connections")) {
+            } else if std::fs::read_to_string(&log)
+                .is_ok_and(|l| l.to_lowercase().contains("ready to accept connections"))
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
