@@ -86,6 +86,7 @@ mod msgpack;
 pub mod redis_store;
 mod runner;
 mod store;
+mod store_location;
 mod token_format;
 
 pub use atlas_app_server::{check_token_text, looks_like_fly_token};
@@ -95,11 +96,12 @@ pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 #[cfg(feature = "redis")]
 pub use redis_store::{
-    url_scheme, BroadcastEvent, CompareDelete, Lease, ListedRecord, RecordKey, RedisRecord, RedisSettings, RedisStore,
+    BroadcastEvent, CompareDelete, Lease, ListedRecord, RecordKey, RedisRecord, RedisSettings, RedisStore,
     RedisTransport, RedisUrl, RedisUrlError, Subscription, SubscriptionState,
 };
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
+pub use store_location::{url_scheme, StoreLocation, StoreLocationError, StoreSetting, REDIS_SCHEMES, STORE_ENV};
 pub use token_format::token_expiry_hint;
 
 /// The README's Rust snippets, compiled and run as doc tests (only under

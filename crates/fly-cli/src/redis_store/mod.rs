@@ -82,7 +82,7 @@ pub use lease::Lease;
 pub use record::RedisRecord;
 pub use settings::{PrefixError, RedisSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOUT};
 pub use store::{CompareDelete, ListedRecord, RedisStore};
-pub use url::{url_scheme, RedisTransport, RedisUrl, RedisUrlError, REDIS_SCHEMES};
+pub use url::{RedisTransport, RedisUrl, RedisUrlError};
 
 /// A random `u64` (not for secrets): each call hashes a fresh counter with
 /// std's randomly keyed hasher.

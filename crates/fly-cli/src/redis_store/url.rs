@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::store_location::{url_scheme, REDIS_SCHEMES};
+
 /// How the store reaches Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedisTransport {
@@ -15,9 +17,6 @@ pub enum RedisTransport {
     /// `redis+unix:///PATH[?db=N]`: a Unix domain socket.
     Unix,
 }
-
-/// The URL schemes of the Redis store.
-pub const REDIS_SCHEMES: [&str; 3] = ["redis", "rediss", "redis+unix"];
 
 /// A Redis URL: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`,
 /// `rediss://…` (TLS) or `redis+unix:///PATH[?db=N&user=U&pass=P]`.
@@ -183,25 +182,6 @@ impl RedisUrl {
     }
 }
 
-/// The scheme of `s` when it starts like a URL (`scheme://`), else `None`:
-/// lets a caller tell a URL (even an unsupported one) from a path.
-///
-/// ```
-/// use atlas_fly_cli::url_scheme;
-/// assert_eq!(url_scheme("rediss://h"), Some("rediss"));
-/// assert_eq!(url_scheme("s3://bucket"), Some("s3"));
-/// assert_eq!(url_scheme("/var/lib/tokens"), None);
-/// assert_eq!(url_scheme("dir:with:colons"), None);
-/// ```
-pub fn url_scheme(s: &str) -> Option<&str> {
-    let s = s.trim_start();
-    let (scheme, _) = s.split_once("://")?;
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    let valid = first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some(scheme)
-}
-
 fn parse_db(s: &str) -> Result<i64, RedisUrlError> {
     s.parse::<u32>()
         .map(i64::from)
@@ -312,13 +292,5 @@ mod tests {
         assert!(matches!(err("redis://h:99999"), RedisUrlError::Syntax(_)));
         let msg = err("redis://:hunter2@h/db").to_string();
         assert!(!msg.contains("hunter2"), "{msg}");
-    }
-
-    #[test]
-    fn scheme_detection() {
-        assert_eq!(url_scheme("redis+unix:///x"), Some("redis+unix"));
-        assert_eq!(url_scheme("./relative://odd"), None);
-        assert_eq!(url_scheme("://x"), None);
-        assert_eq!(url_scheme("C:\\dir"), None);
     }
 }
