@@ -96,7 +96,7 @@ pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 #[cfg(feature = "redis")]
 pub use redis_store::{
-    BroadcastEvent, CompareDelete, Lease, ListedRecord, RecordKey, RedisRecord, RedisSettings, RedisStore,
+    BroadcastEvent, CompareDelete, Lease, LeaseWait, ListedRecord, RecordKey, RedisRecord, RedisSettings, RedisStore,
     RedisTransport, RedisUrl, RedisUrlError, Subscription, SubscriptionState,
 };
 pub use runner::{find_fly, ProcessCmd, DEFAULT_OUTPUT_LIMIT};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atlas_app_server::{AppName, StorageError, Token};
-use atlas_fly_cli::{CompareDelete, RecordKey, RedisRecord, RedisStore};
+use atlas_fly_cli::{CompareDelete, LeaseWait, RecordKey, RedisRecord, RedisStore};
 use redis_support::eventually;
 
 fn now() -> i64 {
@@ -382,7 +382,7 @@ async fn waiting_for_a_lease_gives_up_at_its_bound() {
 }
 
 #[tokio::test]
-async fn a_dropped_lease_is_released_in_the_background() {
+async fn a_dropped_lease_is_released_and_settle_waits_for_it() {
     let server = server!();
     let store = server.store("t:");
     drop(
@@ -392,11 +392,66 @@ async fn a_dropped_lease_is_released_in_the_background() {
             .expect("lease")
             .expect("free"),
     );
-    let freed = eventually(Duration::from_secs(5), || {
-        server.raw(&["EXISTS", "t:lease:org:acme"]) == "0"
-    })
-    .await;
-    assert!(freed, "released without waiting for the 60 s lease");
+    assert!(store.settle(Duration::from_secs(5)).await, "the release landed");
+    assert_eq!(
+        server.raw(&["EXISTS", "t:lease:org:acme"]),
+        "0",
+        "freed, not left for 60 s"
+    );
+    assert!(store.settle(Duration::ZERO).await, "nothing pending");
+}
+
+#[tokio::test]
+async fn a_waiter_is_done_once_the_record_is_written_even_if_the_lease_is_never_released() {
+    let server = server!();
+    let (holder, waiter) = (server.store("t:"), server.store("t:"));
+    let key = scope("org:acme");
+    let lease = holder
+        .lease_unless("org:acme", &key, Duration::from_secs(60), Duration::ZERO)
+        .await
+        .expect("lease");
+    let LeaseWait::Acquired(lease) = lease else {
+        panic!("free, so acquired: {lease:?}")
+    };
+    // The holder writes and exits without releasing: its lease stays 60 s.
+    std::mem::forget(lease);
+    let writer = holder.clone();
+    let write = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        writer.put(&scope("org:acme"), &rec("fm2_written", None)).await
+    });
+    let t0 = std::time::Instant::now();
+    let outcome = waiter
+        .lease_unless("org:acme", &key, Duration::from_secs(60), Duration::from_secs(50))
+        .await
+        .expect("wait");
+    assert!(matches!(outcome, LeaseWait::Written), "{outcome:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "not the 60 s lease: {:?}",
+        t0.elapsed()
+    );
+    write.await.expect("task").expect("put");
+    // Nothing to wait for at all when the record is already there.
+    let again = waiter
+        .lease_unless("org:acme", &key, Duration::from_secs(60), Duration::ZERO)
+        .await
+        .expect("wait");
+    assert!(matches!(again, LeaseWait::Written));
+    // A held lease with no record: the wait ends empty-handed at its bound.
+    let other = scope("org:other");
+    let LeaseWait::Acquired(_held) = holder
+        .lease_unless("org:other", &other, Duration::from_secs(60), Duration::ZERO)
+        .await
+        .expect("lease")
+    else {
+        panic!("free")
+    };
+    let outcome = waiter
+        .lease_unless("org:other", &other, Duration::from_secs(60), Duration::from_millis(100))
+        .await
+        .expect("wait");
+    assert!(matches!(outcome, LeaseWait::TimedOut), "{outcome:?}");
 }
 
 /// Many "machines" (stores with their own connection), many callers each,

@@ -5,15 +5,43 @@
 //! frees the lease of the one that took over. A holder that dies frees
 //! nothing: its lease lapses after `ttl`, and only then can another take it.
 //! Waiting polls with jittered, capped backoff (no keyspace notifications,
-//! which a managed Redis may not offer).
+//! which a managed Redis may not offer); [`RedisStore::lease_unless`] also
+//! stops waiting as soon as the record the holder was to write is there.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use atlas_app_server::StorageError;
-use redis::cmd;
+use redis::{cmd, Script};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::keys::RecordKey;
 use super::store::RedisStore;
+
+/// `KEYS[1]` record, `KEYS[2]` lease, `ARGV[1]` owner, `ARGV[2]` ms: 2
+/// when the record exists (nothing to acquire), 1 when the lease was taken,
+/// 0 when another holds it. One atomic step, one round trip per poll.
+const LEASE_UNLESS_RECORD: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+";
+
+pub(crate) fn lease_unless_script() -> Script {
+    Script::new(LEASE_UNLESS_RECORD)
+}
+
+/// What [`RedisStore::lease_unless`] came back with.
+#[derive(Debug)]
+pub enum LeaseWait {
+    /// The lease is ours: look again, acquire, write, release.
+    Acquired(Lease),
+    /// The record is there (another holder wrote it): nothing to acquire.
+    Written,
+    /// Another holds the lease still, after the whole wait.
+    TimedOut,
+}
 
 /// The first pause between two attempts while another holds the lease.
 const POLL_MIN: Duration = Duration::from_millis(5);
@@ -49,15 +77,63 @@ impl Lease {
 }
 
 impl Drop for Lease {
+    /// Releases in a task, counted so that [`RedisStore::settle`] can wait
+    /// for it before the process exits (else a lost release would make the
+    /// others wait for the lease to lapse).
     fn drop(&mut self) {
         if self.released {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (store, key, owner) = (self.store.clone(), std::mem::take(&mut self.key), self.owner.clone());
+            store.inner.releases.start();
+            let pending = PendingRelease(store);
             rt.spawn(async move {
-                let _ = release(&store, &key, &owner).await;
+                let _ = release(&pending.0, &key, &owner).await;
+                drop(pending);
             });
+        }
+    }
+}
+
+/// Releases started by dropped leases and not finished yet.
+#[derive(Debug, Default)]
+pub(crate) struct Releases {
+    pending: AtomicUsize,
+    idle: Notify,
+}
+
+/// One release in flight; done (or cancelled) when dropped.
+struct PendingRelease(RedisStore);
+
+impl Drop for PendingRelease {
+    fn drop(&mut self) {
+        self.0.inner.releases.finish();
+    }
+}
+
+impl Releases {
+    fn start(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn finish(&self) {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub(crate) async fn settle(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            // Registered before the count is read: no wake-up is missed.
+            let idle = self.idle.notified();
+            if self.pending.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.pending.load(Ordering::SeqCst) == 0;
+            }
         }
     }
 }
@@ -140,5 +216,68 @@ impl RedisStore {
             tokio::time::sleep(nap).await;
             pause = (pause * 2).min(POLL_MAX);
         }
+    }
+
+    /// Like [`lease`](Self::lease), but done as soon as `record` exists:
+    /// the holder wrote what this caller was going to acquire, so it need
+    /// not wait for the holder's release (which a holder that exits or
+    /// dies right after writing may never send).
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] (Redis went away while waiting).
+    pub async fn lease_unless(
+        &self,
+        scope: &str,
+        record: &RecordKey,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<LeaseWait, StorageError> {
+        let (lease_key, record_key) = (self.inner.keys.lease(scope), self.inner.keys.record(record));
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let deadline = Instant::now() + wait;
+        let mut pause = POLL_MIN;
+        loop {
+            let owner = super::owner_id();
+            let script = self.inner.lease_unless.clone();
+            let outcome = {
+                let (lease_key, record_key, owner) = (lease_key.clone(), record_key.clone(), owner.clone());
+                self.inner
+                    .conn
+                    .run("take a lease", |mut c| async move {
+                        script
+                            .key(record_key)
+                            .key(lease_key)
+                            .arg(owner)
+                            .arg(ttl_ms)
+                            .invoke_async::<i64>(&mut c)
+                            .await
+                    })
+                    .await?
+            };
+            match outcome {
+                2 => return Ok(LeaseWait::Written),
+                1 => {
+                    return Ok(LeaseWait::Acquired(Lease {
+                        store: self.clone(),
+                        key: lease_key,
+                        owner,
+                        released: false,
+                    }))
+                }
+                _ => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(LeaseWait::TimedOut);
+            }
+            tokio::time::sleep(super::jitter(pause).min(deadline - now)).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Waits (at most `within`) for the releases of dropped leases to reach
+    /// Redis; call it before the process exits. Whether they all did.
+    pub async fn settle(&self, within: Duration) -> bool {
+        self.inner.releases.settle(within).await
     }
 }

@@ -78,9 +78,12 @@ use std::time::Duration;
 
 pub use broadcast::{BroadcastEvent, Subscription, SubscriptionState};
 pub use keys::RecordKey;
-pub use lease::Lease;
+pub use lease::{Lease, LeaseWait};
 pub use record::RedisRecord;
-pub use settings::{PrefixError, RedisSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOUT};
+pub use settings::{
+    PrefixError, RedisSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_LEASE_TIME,
+    DEFAULT_RESPONSE_TIMEOUT,
+};
 pub use store::{CompareDelete, ListedRecord, RedisStore};
 pub use url::{RedisTransport, RedisUrl, RedisUrlError};
 
@@ -125,6 +128,15 @@ fn owner_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stack holds these across tasks and inside `Box<dyn Send + Sync>`.
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<RedisStore>();
+        check::<Lease>();
+        check::<Subscription>();
+    }
 
     #[test]
     fn owner_ids_differ_and_jitter_stays_in_bounds() {

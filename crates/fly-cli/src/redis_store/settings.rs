@@ -12,6 +12,14 @@ pub const DEFAULT_KEY_PREFIX: &str = "atlas:fly-tokens:";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one command may wait for its answer.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a scope's acquisition lease lasts: the CLI's default timeout
+/// (15 s) plus a margin for the store's own round trips. A holder that dies
+/// delays the others by at most this.
+pub const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(20);
+/// How much longer than the lease time a waiter waits before it acquires
+/// on its own (the holder's lease has lapsed by then, unless another
+/// caller took it over).
+const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// Where and how the Redis store talks to Redis.
 ///
@@ -38,6 +46,7 @@ pub struct RedisSettings {
     prefix: String,
     connect_timeout: Duration,
     response_timeout: Duration,
+    lease_time: Duration,
     tls_root_pem: Option<Vec<u8>>,
 }
 
@@ -55,6 +64,7 @@ impl RedisSettings {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            lease_time: DEFAULT_LEASE_TIME,
             tls_root_pem: None,
         }
     }
@@ -85,6 +95,14 @@ impl RedisSettings {
         self
     }
 
+    /// How long a scope's acquisition lease lasts ([`DEFAULT_LEASE_TIME`]):
+    /// set it above the CLI timeout, so a live holder never loses its lease
+    /// mid-acquisition.
+    pub fn lease_time(mut self, time: Duration) -> Self {
+        self.lease_time = time;
+        self
+    }
+
     /// Trust these PEM root certificates (instead of the system's) for
     /// `rediss://`: for a Redis behind a private CA.
     pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -112,6 +130,17 @@ impl RedisSettings {
         self.response_timeout
     }
 
+    /// The lease time.
+    pub fn get_lease_time(&self) -> Duration {
+        self.lease_time
+    }
+
+    /// How long a caller waits for another's lease before it acquires on its
+    /// own: the lease time plus a margin.
+    pub fn lease_wait(&self) -> Duration {
+        self.lease_time + LEASE_WAIT_MARGIN
+    }
+
     /// The longest any one operation may take: connecting, then answering.
     pub fn operation_deadline(&self) -> Duration {
         self.connect_timeout + self.response_timeout
@@ -129,6 +158,7 @@ impl fmt::Debug for RedisSettings {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("lease_time", &self.lease_time)
             .field("tls_root_pem", &self.tls_root_pem.as_ref().map(|_| "set"))
             .finish()
     }
@@ -146,6 +176,16 @@ mod tests {
         assert!(s().prefix("a b").is_err());
         assert!(s().prefix("a\nb").is_err());
         assert_eq!(s().prefix("x:").expect("prefix").key_prefix(), "x:");
+    }
+
+    #[test]
+    fn waiters_outlast_the_lease() {
+        let s = RedisSettings::new("redis://h".parse().expect("url")).lease_time(Duration::from_secs(40));
+        assert_eq!(s.get_lease_time(), Duration::from_secs(40));
+        assert!(
+            s.lease_wait() > s.get_lease_time(),
+            "a dead holder's lease lapses before a waiter gives up"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use redis::{cmd, Script, Value};
 
 use super::conn::Conn;
 use super::keys::{valid_scope, Keys, RecordKey};
+use super::lease::{lease_unless_script, Releases};
 use super::record::{self, RedisRecord};
 use super::settings::RedisSettings;
 
@@ -84,6 +85,9 @@ pub(crate) struct Inner {
     pub(crate) origin: String,
     delete_if_token: Script,
     pub(crate) delete_if_value: Script,
+    pub(crate) lease_unless: Script,
+    /// Releases of dropped leases still in flight.
+    pub(crate) releases: Releases,
 }
 
 impl RedisStore {
@@ -103,6 +107,8 @@ impl RedisStore {
                 origin: super::owner_id(),
                 delete_if_token: Script::new(DELETE_IF_TOKEN),
                 delete_if_value: Script::new(DELETE_IF_VALUE),
+                lease_unless: lease_unless_script(),
+                releases: Releases::default(),
             }),
         })
     }
