@@ -75,6 +75,14 @@
 //! Secrets: tokens never appear in logs, errors or `Debug` output of this
 //! crate; CLI output is logged as a byte count only.
 //!
+//! ## Feature flags
+//!
+//! - `redis` (default): [`RedisStore`], tokens,
+//!   the acquisition lease and the invalidation broadcast in Redis, shared
+//!   by every process and machine that points at one Redis (see
+//!   [`redis_store`] for what it keeps there and how to run Redis for it).
+//!   It is not yet behind the `Storage` seam.
+//!
 //! Unix only (process groups, file modes).
 
 mod config;

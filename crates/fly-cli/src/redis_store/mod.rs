@@ -23,9 +23,10 @@
 //!   or `volatile-*` (manual keys have no TTL, so `volatile-*` policies
 //!   never evict them); never `allkeys-*`.
 //! - The tokens are secrets: require a password (`requirepass` or ACL
-//!   users, given in the URL) and TLS (`rediss://`) across machines; an ACL
-//!   user needs `GET SET DEL SCAN MGET EVALSHA EVAL SCRIPT PING PUBLISH
-//!   SUBSCRIBE` on `{prefix}*` keys and channels.
+//!   users, given in the URL) and TLS (`rediss://`) across machines. An ACL
+//!   user needs, on `{prefix}*` keys and channels: `GET SET DEL EXISTS SCAN
+//!   MGET`, scripts (`EVAL EVALSHA SCRIPT LOAD`), `PING SELECT PUBLISH
+//!   SUBSCRIBE`.
 //! - Expiry is absolute (`PXAT`): keep the clocks of the machines and of
 //!   Redis in sync (NTP), or tokens expire early or late by the skew.
 //!
