@@ -75,6 +75,14 @@
 //! Secrets: tokens never appear in logs, errors or `Debug` output of this
 //! crate; CLI output is logged as a byte count only.
 //!
+//! ## Feature flags
+//!
+//! - `redis` (default): [`RedisStore`], tokens,
+//!   the acquisition lease and the invalidation broadcast in Redis, shared
+//!   by every process and machine that points at one Redis (see
+//!   [`redis_store`] for what it keeps there and how to run Redis for it).
+//!   It is not yet behind the `Storage` seam.
+//!
 //! Unix only (process groups, file modes).
 
 mod config;
@@ -82,8 +90,11 @@ mod defaults;
 mod env;
 mod fly_cmd;
 mod msgpack;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod runner;
 mod store;
+mod store_location;
 mod token_format;
 
 pub use atlas_app_server::{check_token_text, looks_like_fly_token, mask_secrets, sanitize};
@@ -91,8 +102,14 @@ pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
 pub use defaults::{default_config, ConfigOptions, InvalidOrg};
 pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
+#[cfg(feature = "redis")]
+pub use redis_store::{
+    BroadcastEvent, CompareDelete, Lease, LeaseWait, ListedRecord, RecordKey, RedisRecord, RedisSettings, RedisStore,
+    RedisTransport, RedisUrl, RedisUrlError, Subscription, SubscriptionState,
+};
 pub use runner::{find_fly, stop_all_clis, ProcessCmd, DEFAULT_OUTPUT_LIMIT, NO_UPDATE_CHECK_ENV};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
+pub use store_location::{url_scheme, StoreLocation, StoreLocationError, StoreSetting, REDIS_SCHEMES, STORE_ENV};
 pub use token_format::token_expiry_hint;
 
 /// The README's Rust snippets, compiled and run as doc tests (only under
