@@ -15,6 +15,9 @@ pub struct ChildRef {
     pub(crate) id: Arc<str>,
     pub(crate) abort: AbortHandle,
     pub(crate) supervisor: Option<SupervisorRef>,
+    /// Its slot in its supervisor (with the task id, it names the
+    /// incarnation for a dynamic `terminate_child`).
+    pub(crate) pos: u32,
 }
 
 impl ChildRef {

@@ -180,6 +180,8 @@ fn token(result: &Result<(), ControlError>) -> &'static str {
         Err(ControlError::Restarting) => "restarting",
         Err(ControlError::NotFound) => "not_found",
         Err(ControlError::StartFailed(_)) => "failed",
+        // OTP's `{ok, undefined}`: the start answered ignore.
+        Err(ControlError::Ignored) => "ok",
         // Not a reply OTP can give here: make it visible in a diff.
         Err(ControlError::AlreadyPresent | ControlError::MaxChildren | ControlError::NoSupervisor) => "unexpected",
     }

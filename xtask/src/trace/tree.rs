@@ -48,7 +48,11 @@ fn observer(trace: &Arc<Trace>) -> Observer {
             // Decisions without a line of their own; the root's end is
             // written by the runner (`supervisor_exit`), a nested
             // supervisor's by its parent (`stop`).
-            EventKind::Restarting | EventKind::GaveUp | EventKind::Terminated(_) => return,
+            EventKind::Restarting
+            | EventKind::Ignored
+            | EventKind::GaveUp
+            | EventKind::AutoShutdown
+            | EventKind::Terminated(_) => return,
         };
         trace.push(line);
     })
