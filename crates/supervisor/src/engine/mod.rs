@@ -7,23 +7,24 @@
 
 mod check;
 mod child_task;
+mod control;
 mod mailbox;
+mod restart;
 mod slots;
+mod start;
+mod stop;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use self::child_task::{run_start, ChildTask};
 use self::mailbox::Mailbox;
-use self::slots::{Running, Slot, SlotState, Slots};
+use self::slots::{Slot, SlotState, Slots};
 use crate::event::{emit, EventKind, Observer};
-use crate::handle::{ControlError, ExitGuard, Link, Msg, Retry};
+use crate::handle::{ControlError, ExitGuard, Link, Msg};
 use crate::intensity::Intensity;
 use crate::{
-    AutoShutdown, Child, ChildCounts, ChildFuture, ChildKind, ChildRef, ChildSpec, ExitReason, RestartType, Shutdown,
-    ShutdownSignal, StartError, Strategy, SupervisorRef,
+    AutoShutdown, ChildFuture, ChildRef, ChildSpec, ExitReason, RestartType, ShutdownSignal, StartError, Strategy,
+    SupervisorRef,
 };
 
 /// How the engine restarts: OTP's four strategies.
@@ -134,27 +135,6 @@ impl Core {
         matches!(self.kind, Kind::Dynamic { .. })
     }
 
-    /// OTP's `init_children/2`: check the whole list, then start in order;
-    /// on a failure stop the started ones in reverse and fail.
-    async fn init(&mut self, specs: Vec<ChildSpec>) -> Result<(), StartError> {
-        check::check_specs(&specs, self.auto_shutdown)?;
-        for spec in specs {
-            self.slots.insert(Slot::new(spec));
-        }
-        for pos in self.slots.positions() {
-            match self.start_slot(pos).await {
-                Outcome::Running(_) => {}
-                Outcome::Ignored => self.forget_ignored(pos),
-                Outcome::Failed(e) => {
-                    let id = self.id(pos);
-                    self.terminate_all().await;
-                    return Err(StartError::new(format!("child `{id}` failed to start: {e}")));
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn id(&self, pos: u32) -> Arc<str> {
         self.slots
             .get(pos)
@@ -181,177 +161,6 @@ impl Core {
         } else {
             self.set_state(pos, SlotState::Stopped);
         }
-    }
-
-    /// An ignored start at a supervisor's start or in a group restart: a
-    /// temporary child is dropped (OTP's `start_children/2`).
-    fn forget_ignored(&mut self, pos: u32) {
-        if self.restart_type(pos) == RestartType::Temporary {
-            self.slots.remove(pos);
-        }
-    }
-
-    /// Runs the start function of slot `pos` and, on success, spawns the
-    /// incarnation's task.
-    async fn start_slot(&mut self, pos: u32) -> Outcome {
-        let Some(slot) = self.slots.get(pos) else {
-            return Outcome::Failed(StartError::new("no such child"));
-        };
-        let id = slot.spec.id.clone();
-        let signal = ShutdownSignal::new();
-        let started = run_start(slot.spec.start(signal.clone())).await;
-        let child = match started {
-            Ok(child) => child,
-            Err(e) => {
-                self.emit(&id, EventKind::StartFailed(e.clone()));
-                return Outcome::Failed(e);
-            }
-        };
-        let Child {
-            future: Some(future),
-            supervisor,
-            kill_handle,
-        } = child
-        else {
-            self.set_state(pos, SlotState::Stopped);
-            self.emit(&id, EventKind::Ignored);
-            return Outcome::Ignored;
-        };
-        let key = self.next_key;
-        self.next_key += 1;
-        let task = ChildTask::new(future, self.mailbox.sender().clone(), pos, key);
-        let abort = tokio::spawn(task).abort_handle();
-        if let Some(handle) = &kill_handle {
-            handle.bind(&abort);
-        }
-        let child_ref = ChildRef {
-            id: id.clone(),
-            abort: abort.clone(),
-            supervisor: supervisor.clone(),
-            pos,
-        };
-        self.set_state(
-            pos,
-            SlotState::Running(Running {
-                key,
-                abort,
-                signal,
-                supervisor,
-            }),
-        );
-        self.emit(&id, EventKind::Started);
-        Outcome::Running(child_ref)
-    }
-
-    /// OTP's `do_terminate/2`: stops slot `pos` if it runs (by its policy,
-    /// waiting for its exit alone), leaving it `Stopped`.
-    async fn shutdown_slot(&mut self, pos: u32) {
-        let Some(slot) = self.slots.get_mut(pos) else {
-            return;
-        };
-        let SlotState::Running(r) = std::mem::replace(&mut slot.state, SlotState::Stopped) else {
-            return;
-        };
-        let (id, policy) = (slot.spec.id.clone(), slot.spec.shutdown);
-        match policy {
-            Shutdown::BrutalKill => r.abort.abort(),
-            Shutdown::Timeout(d) => {
-                r.signal.fire();
-                if let Ok(reason) = tokio::time::timeout(d, self.mailbox.exit_of(pos, r.key)).await {
-                    self.emit(&id, EventKind::Exited(reason));
-                    return;
-                }
-                r.abort.abort();
-            }
-            Shutdown::Infinity => r.signal.fire(),
-        }
-        let reason = self.mailbox.exit_of(pos, r.key).await;
-        self.emit(&id, EventKind::Exited(reason));
-    }
-
-    /// The supervisor's own termination: in reverse start order, each child
-    /// fully stopped before the next; a dynamic supervisor's concurrently.
-    async fn terminate_all(&mut self) {
-        if self.is_dynamic() {
-            return self.terminate_concurrently().await;
-        }
-        for pos in self.slots.positions().into_iter().rev() {
-            self.shutdown_slot(pos).await;
-        }
-    }
-
-    /// `simple_one_for_one`'s shutdown: ask (or kill) every child at once,
-    /// then kill each timed-out one at its deadline.
-    async fn terminate_concurrently(&mut self) {
-        let now = Instant::now();
-        let mut deadlines = Vec::new();
-        let mut waiting = 0usize;
-        for pos in self.slots.positions() {
-            let Some(slot) = self.slots.get_mut(pos) else { continue };
-            let Some(r) = slot.running() else {
-                slot.state = SlotState::Stopped;
-                continue;
-            };
-            match slot.spec.shutdown {
-                Shutdown::BrutalKill => r.abort.abort(),
-                Shutdown::Timeout(d) => {
-                    r.signal.fire();
-                    deadlines.push((now + d, r.abort.clone()));
-                }
-                Shutdown::Infinity => r.signal.fire(),
-            }
-            waiting += 1;
-        }
-        deadlines.sort_by_key(|(t, _)| *t);
-        let mut next = 0;
-        while waiting > 0 {
-            let deadline = deadlines.get(next).map(|(t, _)| *t);
-            let sleep = async {
-                match deadline {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                (pos, key, reason) = self.mailbox.any_exit() => {
-                    let Some(slot) = self.slots.get_mut(pos) else { continue };
-                    if slot.running().is_some_and(|r| r.key == key) {
-                        slot.state = SlotState::Stopped;
-                        let id = slot.spec.id.clone();
-                        self.emit(&id, EventKind::Exited(reason));
-                        waiting -= 1;
-                    }
-                }
-                () = sleep => {
-                    deadlines[next].1.abort();
-                    next += 1;
-                }
-            }
-        }
-    }
-
-    /// OTP's `terminate_children/2` over the group from the `from`-th child
-    /// on: reverse order; temporary children removed, others kept stopped.
-    async fn terminate_group(&mut self, from: usize) {
-        for pos in self.slots.positions_from(from).into_iter().rev() {
-            self.shutdown_slot(pos).await;
-            if self.restart_type(pos) == RestartType::Temporary {
-                self.slots.remove(pos);
-            }
-        }
-    }
-
-    /// OTP's `start_children/2` over the group: the first failure stops it
-    /// and is returned.
-    async fn start_group(&mut self, from: usize) -> Option<u32> {
-        for pos in self.slots.positions_from(from) {
-            match self.start_slot(pos).await {
-                Outcome::Running(_) => {}
-                Outcome::Ignored => self.forget_ignored(pos),
-                Outcome::Failed(_) => return Some(pos),
-            }
-        }
-        None
     }
 
     async fn run(&mut self, parent: Option<ShutdownSignal>) -> ExitReason {
@@ -448,166 +257,6 @@ impl Core {
             }
         }
         Flow::Continue
-    }
-
-    /// OTP's `handle_info({'EXIT', …})` → `do_restart/3`.
-    async fn child_exited(&mut self, pos: u32, key: u64, reason: ExitReason) -> Flow {
-        let Some(slot) = self.slots.get_mut(pos) else {
-            return Flow::Continue;
-        };
-        if !slot.running().is_some_and(|r| r.key == key) {
-            return Flow::Continue; // an incarnation already let go of
-        }
-        slot.state = SlotState::Stopped;
-        let (id, restart, significant) = (slot.spec.id.clone(), slot.spec.restart, slot.spec.significant);
-        self.emit(&id, EventKind::Exited(reason.clone()));
-        if restart.restarts_after(&reason) {
-            return self.restart(pos).await;
-        }
-        self.forget_or_keep(pos);
-        if self.auto_shutdown_due(significant) {
-            self.emit(&id, EventKind::AutoShutdown);
-            self.terminate_all().await;
-            return Flow::Exit(ExitReason::Shutdown);
-        }
-        Flow::Continue
-    }
-
-    /// OTP's `do_auto_shutdown/2`, after a significant child ended without a
-    /// restart (it is already marked stopped or removed).
-    fn auto_shutdown_due(&self, significant: bool) -> bool {
-        if !significant {
-            return false;
-        }
-        match self.auto_shutdown {
-            AutoShutdown::Never => false,
-            AutoShutdown::AnySignificant => true,
-            AutoShutdown::AllSignificant => !self.slots.iter().any(|(_, s)| s.spec.significant && s.has_pid()),
-        }
-    }
-
-    /// OTP's `handle_cast({try_again_restart, _})`: only if the child still
-    /// waits for it. It yields first, so that a start that always fails
-    /// leaves the runtime to other tasks between its attempts.
-    async fn retry(&mut self, retry: Retry) -> Flow {
-        tokio::task::yield_now().await;
-        let pos = match retry {
-            Retry::Id(id) => self.slots.find(&id),
-            Retry::Slot(pos) => Some(pos),
-        };
-        match pos {
-            Some(pos) if matches!(self.slots.get(pos).map(|s| &s.state), Some(SlotState::Restarting)) => {
-                self.restart(pos).await
-            }
-            _ => Flow::Continue,
-        }
-    }
-
-    /// OTP's `restart/2`: count the restart, then restart by strategy. A
-    /// failed start leaves the child `Restarting` and queues a retry behind
-    /// whatever is in the mailbox; the retry counts again.
-    async fn restart(&mut self, pos: u32) -> Flow {
-        let id = self.id(pos);
-        if !self.intensity.add(Instant::now()) {
-            self.emit(&id, EventKind::GaveUp);
-            self.forget_or_keep(pos);
-            self.terminate_all().await;
-            return Flow::Exit(ExitReason::Shutdown);
-        }
-        self.emit(&id, EventKind::Restarting);
-        let failed = match self.kind {
-            Kind::Static(Strategy::OneForOne) | Kind::Dynamic { .. } => match self.start_slot(pos).await {
-                Outcome::Running(_) => None,
-                // Counted, not retried; a dynamic supervisor keeps nothing.
-                Outcome::Ignored => {
-                    if self.is_dynamic() {
-                        self.slots.remove(pos);
-                    }
-                    None
-                }
-                Outcome::Failed(_) => Some(pos),
-            },
-            Kind::Static(strategy) => {
-                self.set_state(pos, SlotState::Stopped);
-                let from = if strategy == Strategy::RestForOne {
-                    self.slots.rank(pos)
-                } else {
-                    0
-                };
-                self.terminate_group(from).await;
-                self.start_group(from).await
-            }
-        };
-        if let Some(pos) = failed {
-            self.set_state(pos, SlotState::Restarting);
-            let retry = if self.is_dynamic() {
-                Retry::Slot(pos)
-            } else {
-                Retry::Id(self.id(pos))
-            };
-            self.mailbox.to_self(Msg::Retry(retry));
-        }
-        Flow::Continue
-    }
-
-    /// OTP's `handle_call({restart_child, Id})`: no retry, no count.
-    async fn restart_child(&mut self, id: &str) -> Result<ChildRef, ControlError> {
-        let pos = self.slots.find(id).ok_or(ControlError::NotFound)?;
-        match self.slots.get(pos).map(|s| &s.state) {
-            Some(SlotState::Running(_)) => return Err(ControlError::Running),
-            Some(SlotState::Restarting) => return Err(ControlError::Restarting),
-            _ => {}
-        }
-        match self.start_slot(pos).await {
-            Outcome::Running(r) => Ok(r),
-            Outcome::Ignored => Err(ControlError::Ignored),
-            Outcome::Failed(e) => Err(ControlError::StartFailed(e)),
-        }
-    }
-
-    /// OTP's `handle_start_child/2` (`simple_one_for_one`: `start_child`).
-    async fn start_child(&mut self, spec: ChildSpec) -> Result<ChildRef, ControlError> {
-        check::check_spec(&spec, self.auto_shutdown).map_err(ControlError::StartFailed)?;
-        match self.kind {
-            Kind::Dynamic {
-                max_children: Some(max),
-            } if self.slots.len() >= max => return Err(ControlError::MaxChildren),
-            Kind::Static(_) if self.slots.find(&spec.id).is_some() => return Err(ControlError::AlreadyPresent),
-            _ => {}
-        }
-        let pos = self.slots.insert(Slot::new(spec));
-        match self.start_slot(pos).await {
-            Outcome::Running(r) => Ok(r),
-            Outcome::Ignored => {
-                if self.is_dynamic() {
-                    self.slots.remove(pos);
-                } else {
-                    self.forget_ignored(pos);
-                }
-                Err(ControlError::Ignored)
-            }
-            Outcome::Failed(e) => {
-                self.slots.remove(pos);
-                Err(ControlError::StartFailed(e))
-            }
-        }
-    }
-
-    fn counts(&self) -> ChildCounts {
-        let mut c = ChildCounts {
-            specs: self.slots.len(),
-            ..ChildCounts::default()
-        };
-        for (_, s) in self.slots.iter() {
-            match s.spec.kind {
-                ChildKind::Supervisor => c.supervisors += 1,
-                ChildKind::Worker => c.workers += 1,
-            }
-            if s.running().is_some() {
-                c.active += 1;
-            }
-        }
-        c
     }
 }
 
