@@ -71,8 +71,8 @@ impl Eq for ChildRef {}
 pub enum ChildState {
     /// Running, with a handle to this incarnation.
     Running(ChildRef),
-    /// Kept, but not running (a transient child that ended normally, or one
-    /// stopped with `terminate_child`).
+    /// Kept, but not running (a transient child that ended normally, one
+    /// stopped with `terminate_child`, or one whose start answered ignore).
     Stopped,
     /// Its restart failed and a retry is queued.
     Restarting,
