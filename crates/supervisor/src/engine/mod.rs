@@ -166,6 +166,10 @@ impl Core {
     async fn run(&mut self, parent: Option<ShutdownSignal>) -> ExitReason {
         let reason = loop {
             let suspended = self.suspended;
+            // The parent's stop request first (in OTP the parent's 'EXIT' is
+            // a message in its place): a mailbox that never empties, such as
+            // a start that always fails with a huge intensity, must not hold
+            // up the parent's shutdown.
             let msg = tokio::select! {
                 biased;
                 () = parent_stop(parent.as_ref()) => {
