@@ -4,7 +4,7 @@
 %% gen_server children under a simple_one_for_one supervisor (Elixir's
 %% DynamicSupervisor is the same engine), one start_child call at a time,
 %% and report the time and the memory per child. Output lines use the
-%% format of ../shared/oracle/otp_bench.escript.
+%% format of xtask/oracle/otp_bench.escript.
 %%
 %%   escript dynsup.escript [N]
 -mode(compile).

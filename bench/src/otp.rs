@@ -1,6 +1,6 @@
 //! Real Erlang/OTP figures, measured in the same run as the Rust ones.
 //!
-//! `cargo xtask bench` runs `../shared/oracle/otp_bench.escript` once and
+//! `cargo xtask bench` runs `xtask/oracle/otp_bench.escript` once and
 //! passes its output to every bench binary in `ATLAS_OTP_BENCH_OUT`; a
 //! binary run alone runs it itself. Without `escript` on `PATH` every
 //! lookup is `None` and the report says that OTP was not measured.
@@ -70,7 +70,7 @@ pub fn otp_bench() -> Option<HashMap<String, f64>> {
     if !available() {
         return None;
     }
-    let script = workspace_root().join("../shared/oracle/otp_bench.escript");
+    let script = workspace_root().join("xtask/oracle/otp_bench.escript");
     run_escript(&script, &["1"]).map(|t| parse(&t))
 }
 

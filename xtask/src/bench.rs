@@ -70,7 +70,7 @@ fn bins(dir: &Path) -> Result<Vec<String>, String> {
 /// paid once). `None` without Erlang: the binaries then say OTP was not
 /// measured.
 fn otp_bench_once() -> Option<std::path::PathBuf> {
-    let script = Path::new("../shared/oracle/otp_bench.escript");
+    let script = Path::new("xtask/oracle/otp_bench.escript");
     if !script.exists() {
         eprintln!("bench: {} not found: OTP figures are not measured", script.display());
         return None;

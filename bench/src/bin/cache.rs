@@ -335,7 +335,7 @@ fn short(dist: Dist) -> &'static str {
 
 /// Real ETS (`ets:lookup` on a `read_concurrency` set, same keys and token).
 fn ets(opts: &Opts, all: &HashMap<(Dist, usize), Vec<(&'static str, Measure)>>) {
-    opts.section("real Erlang/OTP ETS, same table shape (../shared/oracle/otp_bench.escript)");
+    opts.section("real Erlang/OTP ETS, same table shape (xtask/oracle/otp_bench.escript)");
     let ours = |threads| all[&(Dist::Uniform, threads)][0].1;
     let Some(figs) = otp::otp_bench() else {
         let why = "Erlang not installed (no escript on PATH): ETS not measured";

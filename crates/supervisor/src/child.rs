@@ -15,6 +15,9 @@ pub struct ChildRef {
     pub(crate) id: Arc<str>,
     pub(crate) abort: AbortHandle,
     pub(crate) supervisor: Option<SupervisorRef>,
+    /// Its slot in its supervisor (with the task id, it names the
+    /// incarnation for a dynamic `terminate_child`).
+    pub(crate) pos: u32,
 }
 
 impl ChildRef {
@@ -68,8 +71,8 @@ impl Eq for ChildRef {}
 pub enum ChildState {
     /// Running, with a handle to this incarnation.
     Running(ChildRef),
-    /// Kept, but not running (a transient child that ended normally, or one
-    /// stopped with `terminate_child`).
+    /// Kept, but not running (a transient child that ended normally, one
+    /// stopped with `terminate_child`, or one whose start answered ignore).
     Stopped,
     /// Its restart failed and a retry is queued.
     Restarting,

@@ -1,20 +1,16 @@
 //! `DynamicSupervisor`: children started on demand, each restarted alone.
+//! A builder and a handle over the one engine (`engine`), whose
+//! `simple_one_for_one` strategy it selects.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{AbortHandle, Id};
-use tokio::time::Instant;
-
-use crate::event::{emit, EventKind, Observer};
-use crate::handle::{ControlError, ExitGuard, Link};
-use crate::intensity::Intensity;
-use crate::tasks::{run_start, ChildTasks};
+use crate::engine::{self, Config, Kind};
+use crate::event::Observer;
+use crate::handle::{ControlError, Msg};
 use crate::{
-    Child, ChildContext, ChildCounts, ChildInfo, ChildKind, ChildRef, ChildSpec, ChildState, ExitReason, Shutdown,
-    ShutdownSignal, StartError,
+    AutoShutdown, Child, ChildContext, ChildCounts, ChildInfo, ChildRef, ChildSpec, ExitReason, ShutdownSignal,
+    SupervisorRef,
 };
 
 /// A supervisor of children started at run time (Elixir's
@@ -27,6 +23,7 @@ pub struct DynamicSupervisor {
     max_restarts: u32,
     period: Duration,
     max_children: Option<usize>,
+    auto_shutdown: AutoShutdown,
     observer: Option<Observer>,
 }
 
@@ -43,16 +40,9 @@ impl std::fmt::Debug for DynamicSupervisor {
             .field("max_restarts", &self.max_restarts)
             .field("period", &self.period)
             .field("max_children", &self.max_children)
+            .field("auto_shutdown", &self.auto_shutdown)
             .finish_non_exhaustive()
     }
-}
-
-enum Msg {
-    Start(ChildSpec, oneshot::Sender<Result<ChildRef, ControlError>>),
-    Terminate(Id, oneshot::Sender<Result<(), ControlError>>),
-    Which(oneshot::Sender<Vec<ChildInfo>>),
-    Count(oneshot::Sender<ChildCounts>),
-    Stop(ExitReason),
 }
 
 impl DynamicSupervisor {
@@ -63,6 +53,7 @@ impl DynamicSupervisor {
             max_restarts: 3,
             period: Duration::from_secs(5),
             max_children: None,
+            auto_shutdown: AutoShutdown::Never,
             observer: None,
         }
     }
@@ -87,6 +78,13 @@ impl DynamicSupervisor {
         self
     }
 
+    /// OTP 24's `auto_shutdown`, as for [`Supervisor`](crate::Supervisor):
+    /// each child's significance is its spec's.
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
+    }
+
     /// Sends every decision to `observer` as well as to `tracing`.
     pub fn observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
@@ -95,15 +93,16 @@ impl DynamicSupervisor {
 
     /// Runs it as a root task.
     pub fn start(self) -> DynamicSupervisorRef {
-        let (handle, child) = self.start_inner(None);
-        tokio::spawn(child.future);
-        handle
+        let (handle, future) = self.start_inner(None);
+        tokio::spawn(future);
+        DynamicSupervisorRef { sup: handle }
     }
 
     /// Runs it as the child of another supervisor (`ctx` carries the
     /// parent's shutdown signal).
     pub fn start_linked(self, ctx: ChildContext) -> (DynamicSupervisorRef, Child) {
-        self.start_inner(Some(ctx.shutdown))
+        let (handle, future) = self.start_inner(Some(ctx.shutdown));
+        (DynamicSupervisorRef { sup: handle }, Child::new(future))
     }
 
     /// A child spec that starts a new incarnation each time.
@@ -120,40 +119,31 @@ impl DynamicSupervisor {
         })
     }
 
-    fn start_inner(self, parent: Option<ShutdownSignal>) -> (DynamicSupervisorRef, Child) {
-        let name = self.name.unwrap_or_else(|| "dynamic_supervisor".into());
-        let (link, rx) = Link::new(name.clone());
-        let exit = link.exit.clone();
-        let handle = DynamicSupervisorRef { link };
-        let mut core = DynCore {
-            name,
-            intensity: Intensity::new(self.max_restarts, self.period),
-            max_children: self.max_children,
-            children: HashMap::new(),
-            retry: VecDeque::new(),
-            tasks: ChildTasks::default(),
+    fn start_inner(self, parent: Option<ShutdownSignal>) -> engine::Started {
+        let config = Config {
+            name: self.name.unwrap_or_else(|| "dynamic_supervisor".into()),
+            kind: Kind::Dynamic {
+                max_children: self.max_children,
+            },
+            max_restarts: self.max_restarts,
+            period: self.period,
+            auto_shutdown: self.auto_shutdown,
             observer: self.observer,
         };
-        let guard = ExitGuard(exit);
-        let future = Box::pin(async move {
-            let reason = core.run(parent, rx).await;
-            guard.0.set(reason.clone());
-            reason
-        });
-        (handle, Child::new(future))
+        engine::start_empty(config, parent)
     }
 }
 
 /// A cloneable handle to a running [`DynamicSupervisor`].
 #[derive(Clone)]
 pub struct DynamicSupervisorRef {
-    link: Link<Msg>,
+    sup: SupervisorRef,
 }
 
 impl std::fmt::Debug for DynamicSupervisorRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynamicSupervisorRef")
-            .field("name", &self.link.name)
+            .field("name", &self.name())
             .field("alive", &self.is_alive())
             .finish()
     }
@@ -162,257 +152,55 @@ impl std::fmt::Debug for DynamicSupervisorRef {
 impl DynamicSupervisorRef {
     /// Its name.
     pub fn name(&self) -> &str {
-        &self.link.name
+        self.sup.name()
     }
 
     /// Starts a child from `spec` (its start function runs inside the
-    /// supervisor) and returns a handle to it.
+    /// supervisor) and returns a handle to it. A start that answers ignore
+    /// keeps nothing and gives [`ControlError::Ignored`].
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ChildRef, ControlError> {
-        self.link.call(|tx| Msg::Start(spec, tx)).await?
+        self.sup.start_child(spec).await
     }
 
     /// Stops that incarnation by its shutdown policy and forgets it.
     pub async fn terminate_child(&self, child: &ChildRef) -> Result<(), ControlError> {
-        let id = child.task_id();
-        self.link.call(|tx| Msg::Terminate(id, tx)).await?
+        let (pos, task) = (child.pos, child.task_id());
+        self.sup.link.call(|tx| Msg::TerminateRef { pos, task, tx }).await?
     }
 
-    /// The children, with their states.
+    /// The children, with their states (in no particular order).
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, ControlError> {
-        self.link.call(Msg::Which).await
+        self.sup.which_children().await
     }
 
     /// Counts of the children.
     pub async fn count_children(&self) -> Result<ChildCounts, ControlError> {
-        self.link.call(Msg::Count).await
+        self.sup.count_children().await
+    }
+
+    /// Holds it from handling anything but `resume` and stop requests, as
+    /// [`SupervisorRef::suspend`].
+    pub async fn suspend(&self) -> Result<(), ControlError> {
+        self.sup.suspend().await
+    }
+
+    /// Lets it go on with its mailbox, as [`SupervisorRef::resume`].
+    pub async fn resume(&self) -> Result<(), ControlError> {
+        self.sup.resume().await
     }
 
     /// Whether it is running.
     pub fn is_alive(&self) -> bool {
-        self.link.is_alive()
+        self.sup.is_alive()
     }
 
     /// Waits for its exit and returns the reason.
     pub async fn wait(&self) -> ExitReason {
-        self.link.exit.wait().await
+        self.sup.wait().await
     }
 
     /// Stops all children concurrently, then itself; returns its exit reason.
     pub async fn shutdown(&self) -> ExitReason {
-        self.link.send(Msg::Stop(ExitReason::Shutdown));
-        self.wait().await
-    }
-}
-
-struct DynChild {
-    spec: ChildSpec,
-    abort: AbortHandle,
-    signal: ShutdownSignal,
-}
-
-struct DynCore {
-    name: Arc<str>,
-    intensity: Intensity,
-    max_children: Option<usize>,
-    children: HashMap<Id, DynChild>,
-    /// Specs whose restart failed, tried again (each try counts).
-    retry: VecDeque<ChildSpec>,
-    tasks: ChildTasks,
-    observer: Option<Observer>,
-}
-
-impl DynCore {
-    fn emit(&self, child: &Arc<str>, kind: EventKind) {
-        emit(self.observer.as_ref(), &self.name, child, kind);
-    }
-
-    async fn start(&mut self, spec: ChildSpec) -> Result<ChildRef, StartError> {
-        let signal = ShutdownSignal::new();
-        match run_start(spec.start(signal.clone())).await {
-            Ok(Child {
-                future,
-                supervisor,
-                kill_handle,
-            }) => {
-                let abort = self.tasks.spawn(future);
-                if let Some(handle) = &kill_handle {
-                    handle.bind(&abort);
-                }
-                self.emit(&spec.id, EventKind::Started);
-                let r = ChildRef {
-                    id: spec.id.clone(),
-                    abort: abort.clone(),
-                    supervisor,
-                };
-                self.children.insert(abort.id(), DynChild { spec, abort, signal });
-                Ok(r)
-            }
-            Err(e) => {
-                self.emit(&spec.id, EventKind::StartFailed(e.clone()));
-                Err(e)
-            }
-        }
-    }
-
-    async fn run(&mut self, parent: Option<ShutdownSignal>, mut rx: mpsc::UnboundedReceiver<Msg>) -> ExitReason {
-        let mut rx_open = true;
-        let reason = loop {
-            if let Some(spec) = self.retry.pop_front() {
-                if let Some(r) = self.restart(spec).await {
-                    break r;
-                }
-                continue;
-            }
-            let parent_stop = async {
-                match &parent {
-                    Some(s) => s.cancelled().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                () = parent_stop => break ExitReason::Shutdown,
-                (id, reason) = self.tasks.next_exit() => {
-                    if let Some(r) = self.child_exited(id, reason).await {
-                        break r;
-                    }
-                }
-                msg = rx.recv(), if rx_open => match msg {
-                    None => rx_open = false,
-                    Some(Msg::Stop(r)) => break r,
-                    Some(msg) => self.handle(msg).await,
-                },
-            }
-        };
-        self.terminate_all().await;
-        let name = self.name.clone();
-        self.emit(&name, EventKind::Terminated(reason.clone()));
-        reason
-    }
-
-    async fn child_exited(&mut self, id: Id, reason: ExitReason) -> Option<ExitReason> {
-        let child = self.children.remove(&id)?;
-        self.emit(&child.spec.id, EventKind::Exited(reason.clone()));
-        if child.spec.restart.restarts_after(&reason) {
-            self.restart(child.spec).await
-        } else {
-            None
-        }
-    }
-
-    /// Counts the restart, then starts the child again; a failed start is
-    /// queued for another try. `Some` means give up with that reason.
-    async fn restart(&mut self, spec: ChildSpec) -> Option<ExitReason> {
-        if !self.intensity.add(Instant::now()) {
-            self.emit(&spec.id, EventKind::GaveUp);
-            return Some(ExitReason::Shutdown);
-        }
-        self.emit(&spec.id, EventKind::Restarting);
-        if self.start(spec.clone()).await.is_err() {
-            self.retry.push_back(spec);
-        }
-        None
-    }
-
-    async fn handle(&mut self, msg: Msg) {
-        match msg {
-            Msg::Start(spec, tx) => {
-                let full = self
-                    .max_children
-                    .is_some_and(|max| self.children.len() + self.retry.len() >= max);
-                let r = if full {
-                    Err(ControlError::MaxChildren)
-                } else {
-                    self.start(spec).await.map_err(ControlError::StartFailed)
-                };
-                let _ = tx.send(r);
-            }
-            Msg::Terminate(id, tx) => {
-                let r = match self.children.remove(&id) {
-                    Some(c) => {
-                        let reason = self.tasks.stop(&c.abort, &c.signal, c.spec.shutdown).await;
-                        self.emit(&c.spec.id, EventKind::Exited(reason));
-                        Ok(())
-                    }
-                    None => Err(ControlError::NotFound),
-                };
-                let _ = tx.send(r);
-            }
-            Msg::Which(tx) => {
-                let mut rows: Vec<ChildInfo> = self
-                    .children
-                    .values()
-                    .map(|c| ChildInfo {
-                        id: c.spec.id.clone(),
-                        state: ChildState::Running(ChildRef {
-                            id: c.spec.id.clone(),
-                            abort: c.abort.clone(),
-                            supervisor: None,
-                        }),
-                        kind: c.spec.kind,
-                        restart: c.spec.restart,
-                    })
-                    .collect();
-                rows.extend(self.retry.iter().map(|s| ChildInfo {
-                    id: s.id.clone(),
-                    state: ChildState::Restarting,
-                    kind: s.kind,
-                    restart: s.restart,
-                }));
-                let _ = tx.send(rows);
-            }
-            Msg::Count(tx) => {
-                let mut c = ChildCounts::default();
-                for spec in self.children.values().map(|c| &c.spec).chain(self.retry.iter()) {
-                    c.specs += 1;
-                    match spec.kind {
-                        ChildKind::Supervisor => c.supervisors += 1,
-                        ChildKind::Worker => c.workers += 1,
-                    }
-                }
-                c.active = self.children.len();
-                let _ = tx.send(c);
-            }
-            Msg::Stop(_) => {}
-        }
-    }
-
-    /// Stops every child at once (as `simple_one_for_one` does): signal all,
-    /// abort the brutal ones, then abort each timed one at its deadline.
-    async fn terminate_all(&mut self) {
-        self.retry.clear();
-        let now = Instant::now();
-        let mut deadlines: Vec<(Instant, AbortHandle)> = Vec::new();
-        for c in self.children.values() {
-            match c.spec.shutdown {
-                Shutdown::BrutalKill => c.abort.abort(),
-                Shutdown::Timeout(d) => {
-                    c.signal.fire();
-                    deadlines.push((now + d, c.abort.clone()));
-                }
-                Shutdown::Infinity => c.signal.fire(),
-            }
-        }
-        deadlines.sort_by_key(|(t, _)| *t);
-        let mut next = 0;
-        while !self.children.is_empty() {
-            let sleep = async {
-                match deadlines.get(next) {
-                    Some((t, _)) => tokio::time::sleep_until(*t).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                (id, reason) = self.tasks.next_exit() => {
-                    if let Some(c) = self.children.remove(&id) {
-                        self.emit(&c.spec.id, EventKind::Exited(reason));
-                    }
-                }
-                () = sleep => {
-                    deadlines[next].1.abort();
-                    next += 1;
-                }
-            }
-        }
+        self.sup.shutdown().await
     }
 }

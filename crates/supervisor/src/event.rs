@@ -12,12 +12,18 @@ pub enum EventKind {
     Started,
     /// A start attempt failed.
     StartFailed(StartError),
+    /// A start attempt answered [`Child::ignore`](crate::Child::ignore):
+    /// nothing runs.
+    Ignored,
     /// A child incarnation exited (on its own, killed, or stopped).
     Exited(ExitReason),
     /// A child is about to be restarted after an exit.
     Restarting,
     /// The restart intensity was exceeded: the supervisor gives up.
     GaveUp,
+    /// A significant child ended and the supervisor's `auto_shutdown`
+    /// calls for its own shutdown (the child is the one named).
+    AutoShutdown,
     /// The supervisor itself terminated with this reason.
     Terminated(ExitReason),
 }
@@ -40,9 +46,17 @@ impl fmt::Display for Event {
             EventKind::StartFailed(e) => {
                 write!(f, "{}: {} failed to start: {e}", self.supervisor, self.child)
             }
+            EventKind::Ignored => write!(f, "{}: {} answered ignore", self.supervisor, self.child),
             EventKind::Exited(r) => write!(f, "{}: {} exited: {r}", self.supervisor, self.child),
             EventKind::Restarting => write!(f, "{}: restarting {}", self.supervisor, self.child),
             EventKind::GaveUp => write!(f, "{}: restart intensity exceeded", self.supervisor),
+            EventKind::AutoShutdown => {
+                write!(
+                    f,
+                    "{}: significant child {} ended: auto shutdown",
+                    self.supervisor, self.child
+                )
+            }
             EventKind::Terminated(r) => write!(f, "{}: terminated: {r}", self.supervisor),
         }
     }
@@ -59,6 +73,7 @@ pub(crate) fn emit(observer: Option<&Observer>, supervisor: &Arc<str>, child: &A
         EventKind::StartFailed(e) => {
             tracing::warn!(supervisor = %supervisor, child = %child, error = %e, "child failed to start")
         }
+        EventKind::Ignored => tracing::debug!(supervisor = %supervisor, child = %child, "child start ignored"),
         EventKind::Exited(r) if r.is_normal() => {
             tracing::debug!(supervisor = %supervisor, child = %child, reason = %r, "child exited")
         }
@@ -68,6 +83,9 @@ pub(crate) fn emit(observer: Option<&Observer>, supervisor: &Arc<str>, child: &A
         EventKind::Restarting => tracing::debug!(supervisor = %supervisor, child = %child, "restarting child"),
         EventKind::GaveUp => {
             tracing::error!(supervisor = %supervisor, child = %child, "restart intensity exceeded, giving up")
+        }
+        EventKind::AutoShutdown => {
+            tracing::info!(supervisor = %supervisor, child = %child, "significant child ended, shutting down")
         }
         EventKind::Terminated(r) => tracing::debug!(supervisor = %supervisor, reason = %r, "supervisor terminated"),
     }

@@ -78,19 +78,3 @@ impl<E: fmt::Display> From<Result<(), E>> for ExitReason {
         }
     }
 }
-
-/// Turns a task's `JoinError` into the exit reason it stands for.
-pub(crate) fn from_join_error(e: tokio::task::JoinError) -> ExitReason {
-    if e.is_cancelled() {
-        return ExitReason::Killed;
-    }
-    let payload = e.into_panic();
-    let msg: Arc<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).into()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.as_str().into()
-    } else {
-        "non-string panic payload".into()
-    };
-    ExitReason::Panic(msg)
-}

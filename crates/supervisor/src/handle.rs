@@ -1,10 +1,12 @@
-//! `SupervisorRef`: the cloneable handle to a running supervisor.
+//! `SupervisorRef`: the cloneable handle to a running supervisor, and the
+//! messages it sends.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::Id;
+use tokio_util::sync::CancellationToken;
 
 use crate::{ChildCounts, ChildInfo, ChildRef, ChildSpec, ExitReason, StartError};
 
@@ -26,55 +28,87 @@ pub enum ControlError {
     /// The dynamic supervisor holds `max_children` children already.
     #[error("max_children reached")]
     MaxChildren,
-    /// The child's start failed.
+    /// The child's start failed, or its spec was refused (OTP's
+    /// `bad_combination` of `significant`).
     #[error("start failed: {0}")]
     StartFailed(StartError),
+    /// The start function answered [`Child::ignore`](crate::Child::ignore)
+    /// (OTP's `{ok, undefined}`): nothing runs. A static supervisor keeps
+    /// the spec (a temporary one excepted), stopped, as OTP does.
+    #[error("the start function answered ignore: nothing runs")]
+    Ignored,
     /// The supervisor is not running.
     #[error("the supervisor is not running")]
     NoSupervisor,
 }
 
+/// Everything a supervisor handles, in the order it arrives: its
+/// children's exits, its own retries and the control calls of its handles
+/// all go through this one mailbox, as in OTP.
 pub(crate) enum Msg {
+    /// The incarnation `key` in slot `pos` ended (sent by its task).
+    Exit {
+        pos: u32,
+        key: u64,
+        reason: ExitReason,
+    },
+    /// OTP's `try_again_restart`, a message to itself.
+    Retry(Retry),
     Which(oneshot::Sender<Vec<ChildInfo>>),
     Count(oneshot::Sender<ChildCounts>),
     Terminate(Arc<str>, oneshot::Sender<Result<(), ControlError>>),
+    /// A dynamic supervisor's `terminate_child`: one incarnation.
+    TerminateRef {
+        pos: u32,
+        task: Id,
+        tx: oneshot::Sender<Result<(), ControlError>>,
+    },
     Restart(Arc<str>, oneshot::Sender<Result<ChildRef, ControlError>>),
     Delete(Arc<str>, oneshot::Sender<Result<(), ControlError>>),
     StartChild(ChildSpec, oneshot::Sender<Result<ChildRef, ControlError>>),
+    /// System messages: handled while suspended too.
     Stop(ExitReason),
+    Suspend(oneshot::Sender<()>),
+    Resume(oneshot::Sender<()>),
 }
 
-/// Shared record of how a supervisor ended, for [`SupervisorRef::wait`].
+impl Msg {
+    /// What a suspended supervisor still handles (OTP's system messages).
+    pub(crate) fn is_system(&self) -> bool {
+        matches!(self, Msg::Stop(_) | Msg::Suspend(_) | Msg::Resume(_))
+    }
+}
+
+/// Which child a retry is for: a static child by id (as OTP's
+/// `try_again_restart` names it), a dynamic one by its slot.
+pub(crate) enum Retry {
+    Id(Arc<str>),
+    Slot(u32),
+}
+
+/// How a supervisor ended, for [`SupervisorRef::wait`]: set once, then
+/// every waiter is released (a one-shot broadcast, hence a token).
 #[derive(Debug, Default)]
 pub(crate) struct ExitCell {
-    reason: Mutex<Option<ExitReason>>,
-    notify: Notify,
+    reason: OnceLock<ExitReason>,
+    done: CancellationToken,
 }
 
 impl ExitCell {
+    /// Records the reason; the first one wins.
     pub(crate) fn set(&self, reason: ExitReason) {
-        let mut slot = self.reason.lock();
-        if slot.is_none() {
-            *slot = Some(reason);
-        }
-        drop(slot);
-        self.notify.notify_waiters();
+        let _ = self.reason.set(reason);
+        self.done.cancel();
     }
 
     pub(crate) fn get(&self) -> Option<ExitReason> {
-        self.reason.lock().clone()
+        self.reason.get().cloned()
     }
 
     pub(crate) async fn wait(&self) -> ExitReason {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(r) = self.get() {
-                return r;
-            }
-            notified.await;
-        }
+        self.done.cancelled().await;
+        // `set` stores the reason before it cancels.
+        self.get().unwrap_or(ExitReason::Killed)
     }
 }
 
@@ -88,45 +122,59 @@ impl Drop for ExitGuard {
     }
 }
 
-/// What both supervisor handles are made of: the name, the supervisor's
-/// mailbox and the record of how it ended.
-pub(crate) struct Link<M> {
-    pub(crate) name: Arc<str>,
-    tx: mpsc::UnboundedSender<M>,
-    pub(crate) exit: Arc<ExitCell>,
+/// What every supervisor handle is made of: the name, the supervisor's
+/// mailbox and the record of how it ended, behind one pointer (a handle
+/// is one word; a child slot holds one for a nested supervisor).
+#[derive(Clone)]
+pub(crate) struct Link {
+    inner: Arc<LinkInner>,
 }
 
-impl<M> Clone for Link<M> {
-    fn clone(&self) -> Self {
-        Self {
-            name: self.name.clone(),
-            tx: self.tx.clone(),
-            exit: self.exit.clone(),
-        }
-    }
+struct LinkInner {
+    name: Arc<str>,
+    tx: mpsc::UnboundedSender<Msg>,
+    exit: Arc<ExitCell>,
 }
 
-impl<M> Link<M> {
+impl Link {
     /// A link, and the receiving end of its mailbox for the supervisor.
-    pub(crate) fn new(name: Arc<str>) -> (Self, mpsc::UnboundedReceiver<M>) {
+    pub(crate) fn new(name: Arc<str>) -> (Self, mpsc::UnboundedReceiver<Msg>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let exit = Arc::new(ExitCell::default());
-        (Self { name, tx, exit }, rx)
+        (
+            Self {
+                inner: Arc::new(LinkInner { name, tx, exit }),
+            },
+            rx,
+        )
+    }
+
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.inner.name
+    }
+
+    pub(crate) fn exit(&self) -> &Arc<ExitCell> {
+        &self.inner.exit
+    }
+
+    /// The mailbox's sending end (for the supervisor itself).
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<Msg> {
+        self.inner.tx.clone()
     }
 
     pub(crate) fn is_alive(&self) -> bool {
-        self.exit.get().is_none() && !self.tx.is_closed()
+        self.inner.exit.get().is_none() && !self.inner.tx.is_closed()
     }
 
     /// Sends without waiting; a dead supervisor drops it.
-    pub(crate) fn send(&self, msg: M) {
-        let _ = self.tx.send(msg);
+    pub(crate) fn send(&self, msg: Msg) {
+        let _ = self.inner.tx.send(msg);
     }
 
     /// A request and its reply.
-    pub(crate) async fn call<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> M) -> Result<T, ControlError> {
+    pub(crate) async fn call<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Result<T, ControlError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(msg(tx)).map_err(|_| ControlError::NoSupervisor)?;
+        self.inner.tx.send(msg(tx)).map_err(|_| ControlError::NoSupervisor)?;
         rx.await.map_err(|_| ControlError::NoSupervisor)
     }
 }
@@ -134,13 +182,13 @@ impl<M> Link<M> {
 /// A cloneable handle to a running [`Supervisor`](crate::Supervisor).
 #[derive(Clone)]
 pub struct SupervisorRef {
-    pub(crate) link: Link<Msg>,
+    pub(crate) link: Link,
 }
 
 impl fmt::Debug for SupervisorRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SupervisorRef")
-            .field("name", &self.link.name)
+            .field("name", self.link.name())
             .field("alive", &self.is_alive())
             .finish()
     }
@@ -149,7 +197,7 @@ impl fmt::Debug for SupervisorRef {
 impl SupervisorRef {
     /// The supervisor's name.
     pub fn name(&self) -> &str {
-        &self.link.name
+        self.link.name()
     }
 
     /// Whether the supervisor is still running.
@@ -158,15 +206,16 @@ impl SupervisorRef {
     }
 
     /// Waits until the supervisor has terminated and returns why:
-    /// `Shutdown` after [`shutdown`](Self::shutdown) or when it gave up on its
-    /// restart intensity, `Killed` when its task was aborted.
+    /// `Shutdown` after [`shutdown`](Self::shutdown), when it gave up on its
+    /// restart intensity or shut itself down (`auto_shutdown`), `Killed`
+    /// when its task was aborted.
     pub async fn wait(&self) -> ExitReason {
-        self.link.exit.wait().await
+        self.link.exit().wait().await
     }
 
     /// The exit reason, if the supervisor has terminated.
     pub fn exit_reason(&self) -> Option<ExitReason> {
-        self.link.exit.get()
+        self.link.exit().get()
     }
 
     /// Every child spec held, in start order, with its state. (OTP 25 lists
@@ -188,7 +237,9 @@ impl SupervisorRef {
     }
 
     /// Starts a stopped child again. A failed start is returned, not retried,
-    /// and does not count toward the restart intensity.
+    /// and does not count toward the restart intensity. A start that answers
+    /// ignore gives [`ControlError::Ignored`] (OTP's `{ok, undefined}`): the
+    /// child stays stopped.
     pub async fn restart_child(&self, id: &str) -> Result<ChildRef, ControlError> {
         self.link.call(|tx| Msg::Restart(id.into(), tx)).await?
     }
@@ -199,9 +250,26 @@ impl SupervisorRef {
     }
 
     /// Adds a child spec at the end of the list and starts it. On a failed
-    /// start the spec is not kept.
+    /// start the spec is not kept; on an ignored one it is kept, stopped
+    /// (unless temporary), and the answer is [`ControlError::Ignored`].
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ChildRef, ControlError> {
         self.link.call(|tx| Msg::StartChild(spec, tx)).await?
+    }
+
+    /// OTP's `sys:suspend/1`: once this returns, the supervisor handles
+    /// nothing but [`resume`](Self::resume) and stop requests. Its
+    /// children's exits and other calls wait in its mailbox, in order, and
+    /// are handled after the resume as they would have been (a call made
+    /// meanwhile waits for its answer until then). The parent's request to
+    /// stop is still obeyed.
+    pub async fn suspend(&self) -> Result<(), ControlError> {
+        self.link.call(Msg::Suspend).await
+    }
+
+    /// OTP's `sys:resume/1`: the supervisor goes on with its mailbox, first
+    /// in, first out. `Ok` also if it was not suspended.
+    pub async fn resume(&self) -> Result<(), ControlError> {
+        self.link.call(Msg::Resume).await
     }
 
     /// Stops all children in reverse start order, then the supervisor, and

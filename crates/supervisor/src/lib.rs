@@ -45,8 +45,18 @@
 //! table on [`ExitReason`]). More than `max_restarts` restarts within any
 //! `period` (a true sliding window) make the supervisor give up: it stops
 //! its children in reverse order and exits with `Shutdown`, which its own
-//! parent handles. A restart whose start fails is retried at once, and each
-//! retry counts toward the intensity, as in OTP.
+//! parent handles. A restart whose start fails is retried, and each retry
+//! counts toward the intensity, as in OTP.
+//!
+//! One engine runs every kind of supervisor (the [`DynamicSupervisor`] is
+//! OTP's `simple_one_for_one` strategy of it), and it handles its
+//! children's exits, its own retries and the control calls in the order
+//! they arrive, through one mailbox, as an OTP supervisor does: a retry
+//! queues behind the exits already pending. [`SupervisorRef::suspend`] and
+//! [`resume`](SupervisorRef::resume) hold a supervisor as `sys:suspend`
+//! does. OTP 24's significant children and [`AutoShutdown`] are supported
+//! and validated as OTP validates them, and a start function may answer
+//! [`Child::ignore`].
 //!
 //! A `rest_for_one` restart of the second of three children reads, as
 //! [`Event`]s:
@@ -67,6 +77,7 @@
 
 mod child;
 mod dynamic;
+mod engine;
 mod event;
 mod exit;
 mod handle;
@@ -76,7 +87,6 @@ mod signal;
 mod spec;
 mod supervisor;
 mod task_supervisor;
-mod tasks;
 
 pub use child::{ChildCounts, ChildInfo, ChildRef, ChildState};
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};
@@ -88,5 +98,5 @@ pub use signal::ShutdownSignal;
 pub use spec::{
     Child, ChildContext, ChildFuture, ChildKind, ChildSpec, RestartType, Shutdown, StartError, StartFuture,
 };
-pub use supervisor::{Strategy, Supervisor};
+pub use supervisor::{AutoShutdown, Strategy, Supervisor};
 pub use task_supervisor::{Closed, TaskSupervisor};

@@ -106,9 +106,10 @@ where
 }
 
 /// A started child, not yet running: the future the supervisor spawns as the
-/// child's task, returned by a successful start.
+/// child's task, returned by a successful start; or [`Child::ignore`].
 pub struct Child {
-    pub(crate) future: ChildFuture,
+    /// `None`: the start answered ignore.
+    pub(crate) future: Option<ChildFuture>,
     pub(crate) supervisor: Option<SupervisorRef>,
     pub(crate) kill_handle: Option<KillHandle>,
 }
@@ -124,17 +125,36 @@ impl Child {
             // A map future, not `async move { future.await.into() }`: the
             // async block would hold the future twice (as its capture and as
             // the awaited local), doubling every idle child's size.
-            future: Box::pin(IntoExit { inner: future }),
+            future: Some(Box::pin(IntoExit { inner: future })),
             supervisor: None,
             kill_handle: None,
         }
+    }
+
+    /// OTP's `ignore` from a start function: the start succeeds, but no
+    /// task runs. The supervisor keeps the spec, stopped (a temporary child
+    /// ignored when its supervisor starts is dropped, as in OTP), and
+    /// [`restart_child`](crate::SupervisorRef::restart_child) may start it
+    /// later. A restart that is ignored has counted toward the intensity
+    /// and is not retried. A dynamic supervisor keeps nothing.
+    pub fn ignore() -> Self {
+        Self {
+            future: None,
+            supervisor: None,
+            kill_handle: None,
+        }
+    }
+
+    /// Whether this is [`Child::ignore`].
+    pub fn is_ignore(&self) -> bool {
+        self.future.is_none()
     }
 
     /// A child that is itself a supervisor, reachable through `handle` (from
     /// [`ChildRef::supervisor`](crate::ChildRef::supervisor)).
     pub fn supervisor(handle: SupervisorRef, future: ChildFuture) -> Self {
         Self {
-            future,
+            future: Some(future),
             supervisor: Some(handle),
             kill_handle: None,
         }
@@ -151,7 +171,9 @@ impl Child {
 
 impl fmt::Debug for Child {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Child").finish_non_exhaustive()
+        f.debug_struct("Child")
+            .field("ignore", &self.is_ignore())
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +201,7 @@ pub type StartFuture = Pin<Box<dyn Future<Output = Result<Child, StartError>> + 
 type StartFn = Arc<dyn Fn(ChildContext) -> StartFuture + Send + Sync + 'static>;
 
 /// How to start a child and how to treat it: id, reusable start factory,
-/// restart type, shutdown policy and kind.
+/// restart type, shutdown policy, kind and whether it is significant.
 ///
 /// The start function is called again after every restart, so it must build
 /// a fresh incarnation each time. It runs inside the supervisor (as OTP's
@@ -191,6 +213,7 @@ pub struct ChildSpec {
     pub(crate) restart: RestartType,
     pub(crate) shutdown: Shutdown,
     pub(crate) kind: ChildKind,
+    pub(crate) significant: bool,
 }
 
 impl ChildSpec {
@@ -207,6 +230,7 @@ impl ChildSpec {
             restart: RestartType::Permanent,
             shutdown: Shutdown::default(),
             kind: ChildKind::Worker,
+            significant: false,
         }
     }
 
@@ -250,6 +274,22 @@ impl ChildSpec {
         self
     }
 
+    /// OTP 24's `significant` (default `false`): the exit of a significant
+    /// child that is not restarted may shut its supervisor down, by the
+    /// supervisor's [`AutoShutdown`](crate::AutoShutdown). Only a transient
+    /// or temporary child may be significant, and only under a supervisor
+    /// whose `auto_shutdown` is not `Never`: otherwise the supervisor's
+    /// start (or `start_child`) is refused, as OTP refuses it.
+    pub fn significant(mut self, significant: bool) -> Self {
+        self.significant = significant;
+        self
+    }
+
+    /// Whether it is significant.
+    pub fn is_significant(&self) -> bool {
+        self.significant
+    }
+
     /// The child's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -270,8 +310,12 @@ impl ChildSpec {
         self.kind
     }
 
+    /// Calls the start function. A panic in its synchronous part (before
+    /// the future it returns) is a failed start like one in the future.
     pub(crate) fn start(&self, shutdown: ShutdownSignal) -> StartFuture {
-        (self.start)(ChildContext { shutdown })
+        let call = std::panic::AssertUnwindSafe(|| (self.start)(ChildContext { shutdown }));
+        std::panic::catch_unwind(call)
+            .unwrap_or_else(|_| Box::pin(std::future::ready(Err(StartError::new("start function panicked")))))
     }
 }
 
@@ -282,6 +326,7 @@ impl fmt::Debug for ChildSpec {
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
             .field("kind", &self.kind)
+            .field("significant", &self.significant)
             .finish_non_exhaustive()
     }
 }

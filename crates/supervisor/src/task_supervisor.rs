@@ -1,20 +1,22 @@
 //! `TaskSupervisor`: fire-and-forget tasks, counted, contained, awaitable.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
-use tokio::task::AbortHandle;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Child, ChildContext, ExitReason};
 
 /// Runs fire-and-forget tasks (Elixir's `Task.Supervisor`): a panic in one
 /// is contained and logged, the live ones are counted, and a caller can wait
 /// until none is left, e.g. so that background writes finish before exit.
+///
+/// A task that [`spawn`](Self::spawn) accepted is always counted before
+/// `spawn` returns, and closing happens under the same lock as that count:
+/// once [`shutdown`](Self::shutdown) (or a stop of the supervised child)
+/// has closed it, every accepted task is one it waits for or aborts.
 ///
 /// Cloning gives another handle to the same supervisor.
 #[derive(Clone, Debug)]
@@ -25,20 +27,17 @@ pub struct TaskSupervisor {
 #[derive(Debug)]
 struct Inner {
     name: Arc<str>,
-    closed: AtomicBool,
-    next: AtomicU64,
-    tasks: Mutex<Live>,
-    idle: Notify,
+    /// Open or closed, and how many tasks are live: one state, changed
+    /// atomically (under the watch's lock), watched by `wait_idle`.
+    state: watch::Sender<State>,
+    /// Aborts every task, those accepted but not yet polled included.
+    abort: CancellationToken,
 }
 
-/// The live tasks, and those that finished before `spawn` could record
-/// them (the lock is never held across `tokio::spawn`: a future dropped
-/// inside it, e.g. on a runtime that is shutting down, runs its `Done`
-/// guard on this very thread).
 #[derive(Debug, Default)]
-struct Live {
-    running: HashMap<u64, AbortHandle>,
-    finished_early: HashSet<u64>,
+struct State {
+    closed: bool,
+    live: usize,
 }
 
 /// The task supervisor has shut down and takes no more tasks.
@@ -52,10 +51,10 @@ impl Default for TaskSupervisor {
     }
 }
 
-/// Removes a finished task from the live set, and reports a panic.
+/// Counts a task out when its future is dropped (finished, panicked or
+/// aborted), and reports a panic.
 struct Done {
     inner: Arc<Inner>,
-    key: u64,
 }
 
 impl Drop for Done {
@@ -63,13 +62,7 @@ impl Drop for Done {
         if std::thread::panicking() {
             tracing::error!(supervisor = %self.inner.name, "supervised task panicked");
         }
-        let mut tasks = self.inner.tasks.lock();
-        if tasks.running.remove(&self.key).is_none() {
-            tasks.finished_early.insert(self.key);
-        }
-        if tasks.running.is_empty() {
-            self.inner.idle.notify_waiters();
-        }
+        self.inner.state.send_modify(|s| s.live -= 1);
     }
 }
 
@@ -79,10 +72,8 @@ impl TaskSupervisor {
         Self {
             inner: Arc::new(Inner {
                 name: name.into(),
-                closed: AtomicBool::new(false),
-                next: AtomicU64::new(0),
-                tasks: Mutex::new(Live::default()),
-                idle: Notify::new(),
+                state: watch::Sender::new(State::default()),
+                abort: CancellationToken::new(),
             }),
         }
     }
@@ -96,7 +87,7 @@ impl TaskSupervisor {
         let signal = ctx.shutdown_signal();
         let child = Child::new(async move {
             signal.cancelled().await;
-            guard.0.inner.closed.store(true, Ordering::Release);
+            guard.0.close();
             guard.0.wait_idle().await;
             ExitReason::Shutdown
         });
@@ -108,47 +99,46 @@ impl TaskSupervisor {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if self.inner.closed.load(Ordering::Acquire) {
+        let accepted = self.inner.state.send_if_modified(|s| {
+            if s.closed {
+                return false;
+            }
+            s.live += 1;
+            true
+        });
+        if !accepted {
             return Err(Closed);
         }
-        let key = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        // Counted already: the lock is not held across `tokio::spawn` (a
+        // future dropped inside it, on a runtime that is shutting down, runs
+        // its `Done` guard on this very thread).
         let done = Done {
             inner: self.inner.clone(),
-            key,
         };
-        let handle = tokio::spawn(async move {
+        let abort = self.inner.abort.clone();
+        tokio::spawn(async move {
             let _done = done;
-            task.await;
+            abort.run_until_cancelled(task).await;
         });
-        let mut tasks = self.inner.tasks.lock();
-        if !tasks.finished_early.remove(&key) {
-            tasks.running.insert(key, handle.abort_handle());
-        }
         Ok(())
     }
 
     /// How many tasks are running.
     pub fn live(&self) -> usize {
-        self.inner.tasks.lock().running.len()
+        self.inner.state.borrow().live
     }
 
     /// Waits until no task is running.
     pub async fn wait_idle(&self) {
-        loop {
-            let notified = self.inner.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.live() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        let mut rx = self.inner.state.subscribe();
+        // The sender lives in `self`: the wait cannot fail.
+        let _ = rx.wait_for(|s| s.live == 0).await;
     }
 
     /// Refuses new tasks, waits up to `timeout` for the live ones, then
     /// aborts what is left. Returns how many were aborted.
     pub async fn shutdown(&self, timeout: Duration) -> usize {
-        self.inner.closed.store(true, Ordering::Release);
+        self.close();
         if tokio::time::timeout(timeout, self.wait_idle()).await.is_ok() {
             return 0;
         }
@@ -157,15 +147,19 @@ impl TaskSupervisor {
 
     /// Whether it still takes tasks.
     pub fn is_open(&self) -> bool {
-        !self.inner.closed.load(Ordering::Acquire)
+        !self.inner.state.borrow().closed
+    }
+
+    fn close(&self) {
+        self.inner
+            .state
+            .send_if_modified(|s| !std::mem::replace(&mut s.closed, true));
     }
 
     fn abort_all(&self) -> usize {
-        let tasks = self.inner.tasks.lock();
-        for h in tasks.running.values() {
-            h.abort();
-        }
-        tasks.running.len()
+        let live = self.live();
+        self.inner.abort.cancel();
+        live
     }
 }
 
@@ -175,7 +169,7 @@ struct AbortOnDrop(TaskSupervisor);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.inner.closed.store(true, Ordering::Release);
+        self.0.close();
         self.0.abort_all();
     }
 }

@@ -110,3 +110,18 @@ async fn a_failed_start_child_is_reported() {
     assert_eq!(dsup.count_children().await.expect("alive").specs, 0);
     dsup.shutdown().await;
 }
+
+#[tokio::test]
+async fn which_children_gives_the_handle_of_a_nested_supervisor() {
+    let w = Workers::default();
+    let dsup = DynamicSupervisor::new().start();
+    let nested = atlas_supervisor::Supervisor::new(atlas_supervisor::Strategy::OneForOne).child(w.spec("x"));
+    dsup.start_child(nested.into_child_spec("s")).await.expect("starts");
+    let kids = dsup.which_children().await.expect("alive");
+    let handle = kids[0]
+        .child_ref()
+        .and_then(|r| r.supervisor())
+        .expect("the nested handle");
+    assert_eq!(handle.which_children().await.expect("alive").len(), 1);
+    dsup.shutdown().await;
+}

@@ -114,3 +114,62 @@ fn spawning_onto_a_runtime_that_is_shutting_down_does_not_deadlock() {
     ts.spawn(async {}).expect("open");
     assert_eq!(ts.live(), 0);
 }
+
+/// `spawn` racing `shutdown` on another thread: every task that `spawn`
+/// accepted has ended (run or aborted) by the time `shutdown` returns.
+#[test]
+fn every_accepted_task_has_ended_when_shutdown_returns() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for _ in 0..50 {
+        let ts = TaskSupervisor::new("tasks");
+        let ended = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let spawner = {
+            let (ts, ended, accepted) = (ts.clone(), ended.clone(), accepted.clone());
+            let handle = rt.handle().clone();
+            std::thread::spawn(move || {
+                let _enter = handle.enter();
+                loop {
+                    let guard = Ended(ended.clone());
+                    let task = async move {
+                        tokio::task::yield_now().await;
+                        drop(guard);
+                    };
+                    match ts.spawn(task) {
+                        Ok(()) => accepted.fetch_add(1, Ordering::SeqCst),
+                        Err(Closed) => break,
+                    };
+                }
+            })
+        };
+        // Let the spawner get going, then shut down under it.
+        while accepted.load(Ordering::SeqCst) < 20 {
+            std::thread::yield_now();
+        }
+        rt.block_on(ts.shutdown(Duration::from_secs(10)));
+        let ended_at_shutdown = ended.load(Ordering::SeqCst);
+        spawner.join().expect("spawner");
+        assert_eq!(
+            ended_at_shutdown,
+            accepted.load(Ordering::SeqCst),
+            "accepted tasks outlived shutdown"
+        );
+    }
+}
+
+/// Counts a task as ended when its future is dropped (run or aborted) in
+/// its task; a refused task, dropped by `spawn` on the caller's thread,
+/// does not count.
+struct Ended(Arc<AtomicUsize>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if tokio::task::try_id().is_some() {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}

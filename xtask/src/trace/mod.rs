@@ -1,6 +1,6 @@
 //! `cargo xtask trace FILE | --dir DIR`: OTP oracle scenarios through the
 //! engine. The output is byte for byte comparable with
-//! `../shared/oracle/otp_supervisor_oracle.escript`.
+//! `xtask/oracle/otp_supervisor_oracle.escript` (the oracle, vendored).
 
 mod runner;
 mod scenario;
@@ -65,6 +65,22 @@ pub fn run_dir(dir: &Path, clock: Clock) -> Result<(usize, Vec<(PathBuf, Failure
         }
     }
     Ok((files.len(), failed))
+}
+
+/// The hand scenarios: the `X.json` files of `dir` and of its
+/// subfolders (`bursts/`, `otp24/`), sorted by name. An error if there are
+/// none.
+pub fn hand_scenarios(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = json_files(dir)?;
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for sub in entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()) {
+        files.extend(json_files(&sub)?);
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    if files.is_empty() {
+        return Err(format!("no hand scenarios in {}", dir.display()));
+    }
+    Ok(files)
 }
 
 /// The `X.json` files of `dir`, sorted by name.
@@ -148,16 +164,19 @@ pub fn main(args: &[String]) -> ExitCode {
 mod tests {
     use super::*;
 
-    /// The hand scenarios against the traces OTP gave for them (no Erlang
-    /// needed: the traces are in `../shared/oracle/scenarios`).
+    /// The hand scenarios of every folder (bursts and OTP 24 ones too)
+    /// against the traces OTP gave for them (no Erlang needed: the traces
+    /// are vendored in `xtask/oracle/scenarios`). Missing files fail.
     #[test]
     fn hand_scenarios_match_their_otp_traces() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oracle/scenarios");
-        let Ok(files) = json_files(&dir) else {
-            eprintln!("skipped: no {}", dir.display());
-            return;
-        };
-        assert!(!files.is_empty());
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("oracle/scenarios");
+        let files = hand_scenarios(&dir).unwrap_or_else(|e| panic!("the vendored hand scenarios: {e}"));
+        for sub in ["bursts", "otp24"] {
+            assert!(
+                files.iter().any(|f| f.parent().is_some_and(|p| p.ends_with(sub))),
+                "no hand scenario in {sub}/"
+            );
+        }
         for json in files {
             let text = fs::read_to_string(&json).expect("readable scenario");
             let expected = fs::read_to_string(json.with_extension("expected")).expect("its OTP trace");

@@ -42,10 +42,11 @@ pub fn run(scn: &Scenario, clock: Clock) -> Result<Vec<String>, String> {
         .start_paused(clock == Clock::Paused)
         .build()
         .map_err(|e| format!("cannot build a runtime: {e}"))?;
+    let trace = Arc::new(Trace::default());
     let runner = Runner {
         scn,
-        trace: Arc::new(Trace::default()),
-        workers: Arc::new(Workers::default()),
+        workers: Arc::new(Workers::new(trace.clone())),
+        trace,
     };
     rt.block_on(async {
         let limit = match clock {
@@ -80,7 +81,9 @@ impl Runner<'_> {
             if alive {
                 alive = self.apply(event, &root).await?;
             } else {
-                self.line(&format!("skip {}", event.id()));
+                for id in event.ids() {
+                    self.line(&format!("skip {id}"));
+                }
             }
         }
         let last = if alive {
@@ -105,7 +108,11 @@ impl Runner<'_> {
     /// Applies one event and waits until the tree has settled; `false` once
     /// the root supervisor is dead.
     async fn apply(&self, event: &Event, root: &SupervisorRef) -> Result<bool, String> {
-        let id = event.id();
+        if let Event::Burst(path, steps) = event {
+            self.burst(root, path, steps).await?;
+            return self.settle(root).await;
+        }
+        let id = event.ids()[0];
         // An id that is not in the tree is asked of the root.
         let path = self.scn.index.get(id).map(|p| p.path.as_slice()).unwrap_or_default();
         let Some(parent) = walk(root, path).await else {
@@ -125,10 +132,14 @@ impl Runner<'_> {
                     (Event::Exit(_, reason), Some(sup)) => {
                         sup.stop_with(exit_reason(*reason)).await;
                     }
-                    _ => child.kill(),
+                    _ => {
+                        self.workers.trace_kill(id);
+                        child.kill();
+                    }
                 }
                 wait_dead(&child).await?;
             }
+            Event::Burst(..) => {}
             Event::Control(op, _) => {
                 let result = match op {
                     Control::Terminate => parent.terminate_child(id).await,
@@ -139,6 +150,40 @@ impl Runner<'_> {
             }
         }
         self.settle(root).await
+    }
+
+    /// The steps' workers exit while their supervisor is suspended, each
+    /// exit queued at it before the next step; then it is resumed and
+    /// handles them in that order (its retries behind them), as the
+    /// oracle's `sys:suspend`/`sys:resume` burst does.
+    async fn burst(&self, root: &SupervisorRef, path: &[String], steps: &[Event]) -> Result<(), String> {
+        let Some(parent) = walk(root, path).await else {
+            for step in steps {
+                self.line(&format!("skip {}", step.ids()[0]));
+            }
+            return Ok(());
+        };
+        // A suspended supervisor answers no call: look the workers up first.
+        let kids = parent.which_children().await.unwrap_or_default();
+        let find = |id: &str| kids.iter().find(|k| &*k.id == id).and_then(ChildInfo::child_ref);
+        parent.suspend().await.map_err(|e| format!("cannot suspend: {e}"))?;
+        for step in steps {
+            let id = step.ids()[0];
+            let Some(child) = find(id) else {
+                self.line(&format!("skip {id}"));
+                continue;
+            };
+            match step {
+                Event::Exit(_, reason) => self.workers.exit(id, *reason)?,
+                _ => {
+                    self.workers.trace_kill(id);
+                    child.kill();
+                }
+            }
+            // Its task has ended: its exit is in the supervisor's mailbox.
+            wait_dead(child).await?;
+        }
+        parent.resume().await.map_err(|e| format!("cannot resume: {e}"))
     }
 
     /// Waits until the whole tree is quiescent, as the oracle does: every
@@ -180,6 +225,8 @@ fn token(result: &Result<(), ControlError>) -> &'static str {
         Err(ControlError::Restarting) => "restarting",
         Err(ControlError::NotFound) => "not_found",
         Err(ControlError::StartFailed(_)) => "failed",
+        // OTP's `{ok, undefined}`: the start answered ignore again.
+        Err(ControlError::Ignored) => "ok",
         // Not a reply OTP can give here: make it visible in a diff.
         Err(ControlError::AlreadyPresent | ControlError::MaxChildren | ControlError::NoSupervisor) => "unexpected",
     }

@@ -1,10 +1,10 @@
-//! The oracle's scenario format (`../shared/oracle/README.md`), parsed and
+//! The oracle's scenario format (`xtask/oracle/README.md`), parsed and
 //! checked by the same rules as `otp_supervisor_oracle.escript`, so that a
 //! scenario is accepted here exactly when the oracle accepts it.
 
 use std::collections::HashMap;
 
-use atlas_supervisor::{RestartType, Strategy};
+use atlas_supervisor::{AutoShutdown, RestartType, Strategy};
 use serde_json::{Map, Value};
 
 /// A worker with `on_shutdown: stop` and an integer timeout below this is
@@ -33,7 +33,10 @@ pub struct Place {
 pub struct SupNode {
     pub id: String,
     pub restart: RestartType,
+    /// Always `false` for the root (nobody's child).
+    pub significant: bool,
     pub strategy: Strategy,
+    pub auto_shutdown: AutoShutdown,
     pub max_restarts: u64,
     pub max_seconds: u64,
     pub children: Vec<Node>,
@@ -60,11 +63,14 @@ impl Node {
 pub struct WorkerNode {
     pub id: String,
     pub restart: RestartType,
+    pub significant: bool,
     pub shutdown: ShutdownSpec,
     /// `on_shutdown: ignore`: the worker does not stop when asked.
     pub ignores_shutdown: bool,
     /// Which start attempts of this id fail (counted from 1 over the run).
     pub fail_starts: Vec<u64>,
+    /// Which start attempts answer ignore (the same numbering).
+    pub ignore_starts: Vec<u64>,
 }
 
 /// The `shutdown` field of a worker.
@@ -107,12 +113,17 @@ pub enum Event {
     Exit(String, Reason),
     Kill(String),
     Control(Control, String),
+    /// Exits pending together at their parent, whose path (ids below the
+    /// root) is given; every step is an `Exit` or a `Kill` of a worker.
+    Burst(Vec<String>, Vec<Event>),
 }
 
 impl Event {
-    pub fn id(&self) -> &str {
+    /// The ids it prints `skip` for when nothing happens.
+    pub fn ids(&self) -> Vec<&str> {
         match self {
-            Event::Exit(id, _) | Event::Kill(id) | Event::Control(_, id) => id,
+            Event::Exit(id, _) | Event::Kill(id) | Event::Control(_, id) => vec![id],
+            Event::Burst(_, steps) => steps.iter().flat_map(Event::ids).collect(),
         }
     }
 }
@@ -123,7 +134,10 @@ type Res<T> = Result<T, String>;
 pub fn parse(text: &str) -> Res<Scenario> {
     let json: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = json.as_object().ok_or("the scenario must be a JSON object")?;
-    let root = parse_sup(obj, String::new(), RestartType::Permanent)?;
+    if obj.contains_key("significant") {
+        return Err("the root supervisor cannot be significant (it is nobody's child)".into());
+    }
+    let root = parse_sup(obj, String::new(), RestartType::Permanent, false)?;
     let mut index = HashMap::new();
     index_children(&root.children, &mut Vec::new(), &mut index)?;
     let events = list(obj, "events", "the scenario")?
@@ -144,7 +158,7 @@ fn int(v: Option<&Value>) -> Option<u64> {
     v.and_then(Value::as_u64)
 }
 
-fn parse_sup(obj: &Map<String, Value>, id: String, restart: RestartType) -> Res<SupNode> {
+fn parse_sup(obj: &Map<String, Value>, id: String, restart: RestartType, significant: bool) -> Res<SupNode> {
     let whose = if id.is_empty() {
         "the root supervisor".to_string()
     } else {
@@ -166,6 +180,16 @@ fn parse_sup(obj: &Map<String, Value>, id: String, restart: RestartType) -> Res<
     let max_seconds = int(obj.get("max_seconds"))
         .filter(|&s| s > 0)
         .ok_or_else(|| format!("{whose}: `max_seconds` must be an integer >= 1"))?;
+    let auto_shutdown = match obj.get("auto_shutdown").map(Value::as_str) {
+        None | Some(Some("never")) => AutoShutdown::Never,
+        Some(Some("any_significant")) => AutoShutdown::AnySignificant,
+        Some(Some("all_significant")) => AutoShutdown::AllSignificant,
+        _ => {
+            return Err(format!(
+                "{whose}: `auto_shutdown` must be never, any_significant or all_significant"
+            ))
+        }
+    };
     let children = list(obj, "children", &whose)?
         .iter()
         .map(parse_child)
@@ -173,7 +197,9 @@ fn parse_sup(obj: &Map<String, Value>, id: String, restart: RestartType) -> Res<
     Ok(SupNode {
         id,
         restart,
+        significant,
         strategy,
+        auto_shutdown,
         max_restarts,
         max_seconds,
         children,
@@ -196,22 +222,28 @@ fn parse_child(v: &Value) -> Res<Node> {
             ))
         }
     };
+    // Any boolean is passed on: the engine refuses what OTP refuses.
+    let significant = match obj.get("significant") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(format!("child `{id}`: `significant` must be true or false")),
+    };
     match obj.get("type").map(Value::as_str).unwrap_or(Some("worker")) {
-        Some("worker") => parse_worker(obj, id, restart).map(Node::Worker),
+        Some("worker") => parse_worker(obj, id, restart, significant).map(Node::Worker),
         Some("supervisor") => {
             // A nested supervisor's shutdown is always infinity (OTP's default).
-            for key in ["shutdown", "on_shutdown", "fail_starts"] {
+            for key in ["shutdown", "on_shutdown", "fail_starts", "ignore_starts"] {
                 if obj.contains_key(key) {
                     return Err(format!("supervisor `{id}`: `{key}` is for workers only"));
                 }
             }
-            parse_sup(obj, id.to_string(), restart).map(Node::Supervisor)
+            parse_sup(obj, id.to_string(), restart, significant).map(Node::Supervisor)
         }
         _ => Err(format!("child `{id}`: `type` must be worker or supervisor")),
     }
 }
 
-fn parse_worker(obj: &Map<String, Value>, id: &str, restart: RestartType) -> Res<WorkerNode> {
+fn parse_worker(obj: &Map<String, Value>, id: &str, restart: RestartType, significant: bool) -> Res<WorkerNode> {
     let shutdown = match obj.get("shutdown") {
         None => ShutdownSpec::Millis(5000),
         Some(Value::String(s)) if s == "brutal_kill" => ShutdownSpec::BrutalKill,
@@ -226,13 +258,13 @@ fn parse_worker(obj: &Map<String, Value>, id: &str, restart: RestartType) -> Res
         Some(Some("ignore")) => true,
         _ => return Err(format!("worker `{id}`: `on_shutdown` must be stop or ignore")),
     };
-    let fail_starts = match obj.get("fail_starts") {
-        None => Vec::new(),
-        Some(v) => v
-            .as_array()
-            .and_then(|l| l.iter().map(|k| k.as_u64().filter(|&k| k >= 1)).collect())
-            .ok_or_else(|| format!("worker `{id}`: `fail_starts` must be a list of integers >= 1"))?,
-    };
+    let fail_starts = start_numbers(obj, "fail_starts", id)?;
+    let ignore_starts = start_numbers(obj, "ignore_starts", id)?;
+    if let Some(k) = ignore_starts.iter().find(|k| fail_starts.contains(k)) {
+        return Err(format!(
+            "worker `{id}`: start {k} is in both fail_starts and ignore_starts"
+        ));
+    }
     match (ignores_shutdown, shutdown) {
         (true, ShutdownSpec::Infinity) => {
             return Err(format!(
@@ -249,10 +281,23 @@ fn parse_worker(obj: &Map<String, Value>, id: &str, restart: RestartType) -> Res
     Ok(WorkerNode {
         id: id.to_string(),
         restart,
+        significant,
         shutdown,
         ignores_shutdown,
         fail_starts,
+        ignore_starts,
     })
+}
+
+/// `fail_starts` / `ignore_starts`: start attempt numbers, each >= 1.
+fn start_numbers(obj: &Map<String, Value>, key: &str, id: &str) -> Res<Vec<u64>> {
+    match obj.get(key) {
+        None => Ok(Vec::new()),
+        Some(v) => v
+            .as_array()
+            .and_then(|l| l.iter().map(|k| k.as_u64().filter(|&k| k >= 1)).collect())
+            .ok_or_else(|| format!("worker `{id}`: `{key}` must be a list of integers >= 1")),
+    }
 }
 
 /// Ids are printed verbatim in a space and comma separated trace.
@@ -290,15 +335,25 @@ fn parse_event(v: &Value, index: &HashMap<String, Place>) -> Res<Event> {
     let obj = v
         .as_object()
         .ok_or_else(|| format!("an event must be an object: {v}"))?;
-    let ops: Vec<&str> = ["exit", "kill", "terminate_child", "restart_child", "delete_child"]
-        .into_iter()
-        .filter(|k| obj.contains_key(*k))
-        .collect();
+    let ops: Vec<&str> = [
+        "exit",
+        "kill",
+        "terminate_child",
+        "restart_child",
+        "delete_child",
+        "burst",
+    ]
+    .into_iter()
+    .filter(|k| obj.contains_key(*k))
+    .collect();
     let [op] = ops[..] else {
         return Err(format!(
-            "an event needs exactly one of exit, kill, terminate_child, restart_child, delete_child: {v}"
+            "an event needs exactly one of exit, kill, terminate_child, restart_child, delete_child, burst: {v}"
         ));
     };
+    if op == "burst" {
+        return parse_burst(&obj[op], index);
+    }
     let id = obj
         .get(op)
         .and_then(Value::as_str)
@@ -325,6 +380,42 @@ fn parse_event(v: &Value, index: &HashMap<String, Place>) -> Res<Event> {
         "restart_child" => Event::Control(Control::Restart, id),
         _ => Event::Control(Control::Delete, id),
     })
+}
+
+/// `{"burst": [STEP, ...]}`: two or more exits or kills of distinct workers
+/// that have the same direct parent.
+fn parse_burst(v: &Value, index: &HashMap<String, Place>) -> Res<Event> {
+    let list = v
+        .as_array()
+        .filter(|l| l.len() >= 2)
+        .ok_or_else(|| format!("a burst needs a list of at least two steps: {v}"))?;
+    let mut steps = Vec::new();
+    let mut path: Option<&Vec<String>> = None;
+    for step in list {
+        if step.as_object().is_some_and(|o| o.contains_key("burst")) {
+            return Err(format!("a burst inside a burst: {step}"));
+        }
+        let event = parse_event(step, index)?;
+        let id = match &event {
+            Event::Exit(id, _) | Event::Kill(id) => id.clone(),
+            _ => return Err(format!("a burst step must be an exit or a kill: {step}")),
+        };
+        let place = index
+            .get(&id)
+            .ok_or_else(|| format!("burst step `{id}`: not in the tree (it has no parent to hold)"))?;
+        if place.is_supervisor {
+            return Err(format!("burst step `{id}`: only workers may be in a burst"));
+        }
+        if steps.iter().any(|s: &Event| s.ids() == [id.as_str()]) {
+            return Err(format!("burst: `{id}` is repeated"));
+        }
+        match path {
+            Some(p) if *p != place.path => return Err(format!("burst: the steps have different parents: {v}")),
+            _ => path = Some(&place.path),
+        }
+        steps.push(event);
+    }
+    Ok(Event::Burst(path.cloned().unwrap_or_default(), steps))
 }
 
 #[cfg(test)]
@@ -362,6 +453,32 @@ mod tests {
             FLAT.replace(
                 "\"children\":[",
                 "\"children\":[{\"id\":\"a\",\"restart\":\"temporary\"},",
+            ),
+            FLAT.replace("\"max_seconds\":5", "\"max_seconds\":5,\"significant\":false"),
+            FLAT.replace("\"max_seconds\":5", "\"max_seconds\":5,\"auto_shutdown\":\"always\""),
+            FLAT.replace(
+                "\"restart\":\"permanent\"}",
+                "\"restart\":\"permanent\",\"significant\":1}",
+            ),
+            FLAT.replace(
+                "\"restart\":\"permanent\"}",
+                "\"restart\":\"permanent\",\"fail_starts\":[2],\"ignore_starts\":[2]}",
+            ),
+            FLAT.replace(
+                "{\"exit\":\"a\",\"reason\":\"crash\"}",
+                "{\"burst\":[{\"kill\":\"a\"}]}",
+            ),
+            FLAT.replace(
+                "{\"exit\":\"a\",\"reason\":\"crash\"}",
+                "{\"burst\":[{\"kill\":\"a\"},{\"exit\":\"a\",\"reason\":\"crash\"}]}",
+            ),
+            FLAT.replace(
+                "{\"exit\":\"a\",\"reason\":\"crash\"}",
+                "{\"burst\":[{\"kill\":\"a\"},{\"kill\":\"zz\"}]}",
+            ),
+            FLAT.replace(
+                "{\"exit\":\"a\",\"reason\":\"crash\"}",
+                "{\"burst\":[{\"kill\":\"a\"},{\"terminate_child\":\"a\"}]}",
             ),
         ];
         for text in bad {

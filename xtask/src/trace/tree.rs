@@ -38,17 +38,20 @@ pub fn reason_name(reason: &ExitReason) -> &'static str {
     }
 }
 
-fn observer(trace: &Arc<Trace>) -> Observer {
-    let trace = trace.clone();
+fn observer(trace: &Arc<Trace>, workers: &Arc<Workers>) -> Observer {
+    let (trace, workers) = (trace.clone(), workers.clone());
     Arc::new(move |e: &Event| {
         let line = match &e.kind {
             EventKind::Started => format!("start {}", e.child),
             EventKind::StartFailed(_) => format!("start_failed {}", e.child),
+            EventKind::Ignored => format!("start_ignored {}", e.child),
+            // A worker that exited on the runner's order wrote its line.
+            EventKind::Exited(_) if workers.take_traced(&e.child) => return,
             EventKind::Exited(r) => format!("stop {} {}", e.child, reason_name(r)),
             // Decisions without a line of their own; the root's end is
             // written by the runner (`supervisor_exit`), a nested
             // supervisor's by its parent (`stop`).
-            EventKind::Restarting | EventKind::GaveUp | EventKind::Terminated(_) => return,
+            EventKind::Restarting | EventKind::GaveUp | EventKind::AutoShutdown | EventKind::Terminated(_) => return,
         };
         trace.push(line);
     })
@@ -64,8 +67,9 @@ pub fn supervisor(node: &SupNode, trace: &Arc<Trace>, workers: &Arc<Workers>) ->
             u32::try_from(node.max_restarts).unwrap_or(u32::MAX),
             Duration::from_secs(node.max_seconds),
         )
+        .auto_shutdown(node.auto_shutdown)
         .children(node.children.iter().map(|c| child_spec(c, trace, workers)))
-        .observer(observer(trace))
+        .observer(observer(trace, workers))
 }
 
 fn child_spec(node: &Node, trace: &Arc<Trace>, workers: &Arc<Workers>) -> ChildSpec {
@@ -75,6 +79,7 @@ fn child_spec(node: &Node, trace: &Arc<Trace>, workers: &Arc<Workers>) -> ChildS
         // clone at every start; kind supervisor, shutdown infinity.
         Node::Supervisor(s) => supervisor(s, trace, workers)
             .into_child_spec(s.id.clone())
-            .restart(s.restart),
+            .restart(s.restart)
+            .significant(s.significant),
     }
 }

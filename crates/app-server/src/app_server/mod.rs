@@ -22,7 +22,7 @@ mod server;
 use std::fmt;
 use std::sync::Arc;
 
-use atlas_supervisor::{Child, ChildContext, ChildSpec, ExitReason, KillHandle, RestartType, StartError};
+use atlas_supervisor::{Child, ChildContext, ChildSpec, KillHandle, RestartType, StartError};
 use tokio::sync::oneshot;
 
 pub(crate) use request::{Request, Resolved};
@@ -94,9 +94,10 @@ impl AppServerRef {
 /// settings from `config` when (each incarnation of) it starts.
 ///
 /// The server registers itself in its start function (OTP's `init`), so
-/// `start_or_lookup` callers get its handle before its task runs. It is
-/// `transient`: an incarnation that finds the name taken (a supervisor
-/// restart racing a caller's start) exits `normal` and is not restarted.
+/// `start_or_lookup` callers get its handle before its task runs. An
+/// incarnation that finds the name taken (a supervisor restart racing a
+/// caller's start) answers `ignore`, as an OTP server's `init` would: no
+/// task runs and nothing is restarted.
 pub(crate) fn child_spec(
     inc: Arc<Incarnation>,
     config: Arc<parking_lot::RwLock<Arc<TokensConfig>>>,
@@ -122,7 +123,7 @@ pub(crate) fn child_spec(
         };
         async move {
             let Ok(registration) = registered else {
-                return Ok::<_, StartError>(Child::new(async { ExitReason::Normal }));
+                return Ok::<_, StartError>(Child::ignore());
             };
             let server = AppServer::new(env, mailbox);
             Ok(Child::new(server.run(ctx.shutdown_signal(), registration)).with_kill_handle(kill))

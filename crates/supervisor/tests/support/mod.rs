@@ -21,6 +21,7 @@ pub fn line(e: &Event) -> Option<String> {
     Some(match &e.kind {
         EventKind::Started => format!("start {id}"),
         EventKind::StartFailed(_) => format!("start_failed {id}"),
+        EventKind::Ignored => format!("start_ignored {id}"),
         EventKind::Exited(r) => format!(
             "stop {id} {}",
             match r {
@@ -30,6 +31,7 @@ pub fn line(e: &Event) -> Option<String> {
         ),
         EventKind::GaveUp => format!("gave_up {}", e.supervisor),
         EventKind::Terminated(r) => format!("terminated {} {}", e.supervisor, r.name()),
+        EventKind::AutoShutdown => format!("auto_shutdown {}", e.supervisor),
         EventKind::Restarting => return None,
     })
 }
@@ -202,6 +204,17 @@ pub async fn ids(sup: &atlas_supervisor::SupervisorRef) -> Vec<String> {
         .await
         .expect("alive")
         .iter()
+        .map(|c| c.id.to_string())
+        .collect()
+}
+
+/// The ids of the supervisor's running children, in start order.
+pub async fn ids_running(sup: &atlas_supervisor::SupervisorRef) -> Vec<String> {
+    sup.which_children()
+        .await
+        .expect("alive")
+        .iter()
+        .filter(|c| c.child_ref().is_some())
         .map(|c| c.id.to_string())
         .collect()
 }
