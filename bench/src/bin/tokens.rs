@@ -16,7 +16,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use atlas_app_server::{
-    cmd_fn, AppName, CmdOutput, MemoryStorage, Storage, StorageKey, Token, TokenRecord, Tokens, TokensConfig,
+    cmd_fn, AppName, CmdOutput, MemoryStorage, OrgName, Scope, Storage, StorageKey, Token, TokenKind, TokenRecord,
+    Tokens, TokensConfig,
 };
 use atlas_bench::alloc::{live_bytes, CountingAlloc};
 use atlas_bench::{on_threads, otp, quantile, Opts};
@@ -50,6 +51,12 @@ fn fake_cli(delay: Duration, calls: Arc<AtomicUsize>) -> impl atlas_app_server::
             Ok(CmdOutput::new(0, format!("{}\n", token(n)), ""))
         }
     })
+}
+
+/// One minted token per app (deploy tokens), so the sections that measure
+/// a server per app are not served by one org token.
+fn per_app() -> TokensConfig {
+    TokensConfig::default().configure(|s| s.token_kind(TokenKind::Deploy))
 }
 
 fn runtime(workers: usize) -> tokio::runtime::Runtime {
@@ -92,7 +99,7 @@ fn warm_get(opts: &Opts) {
     let rt = runtime(2);
     let calls = Arc::new(AtomicUsize::new(0));
     let tokens = rt.block_on(async {
-        let tokens = Tokens::start(TokensConfig::default().cmd_fn(fake_cli(Duration::ZERO, calls.clone())))
+        let tokens = Tokens::start(per_app().cmd_fn(fake_cli(Duration::ZERO, calls.clone())))
             .await
             .expect("starts");
         for i in 0..KEYS {
@@ -151,27 +158,30 @@ fn warm_get(opts: &Opts) {
     rt.block_on(tokens.shutdown());
 }
 
-/// Wall time of `apps` × `callers` concurrent gets on a fresh stack whose
-/// CLI takes `delay`; returns (wall, CLI calls).
-fn herd(apps: usize, callers: usize, delay: Duration) -> (Duration, usize) {
+/// Wall time of `apps` × `callers` concurrent gets, the apps spread over
+/// `orgs` orgs, on fresh stacks whose CLI takes `delay`; returns (wall, CLI
+/// calls). The org is a setting of a stack (`--org`), so each org is a
+/// stack of its own; all share one runtime and one CLI counter.
+fn herd(apps: usize, orgs: usize, callers: usize, delay: Duration) -> (Duration, usize) {
     let rt = runtime(2);
     let calls = Arc::new(AtomicUsize::new(0));
     let wall = rt.block_on(async {
-        let tokens = Tokens::start(
-            TokensConfig::default()
+        let mut stacks = Vec::with_capacity(orgs);
+        for o in 0..orgs {
+            let org = OrgName::new(&format!("org-{o}")).expect("valid");
+            let config = TokensConfig::default()
                 .cmd_fn(fake_cli(delay, calls.clone()))
-                .soft_expiry_lead(Duration::ZERO),
-        )
-        .await
-        .expect("starts");
+                .configure(|s| s.org(org).soft_expiry_lead(Duration::ZERO));
+            stacks.push(Tokens::start(config).await.expect("starts"));
+        }
         let names: Arc<Vec<String>> = Arc::new((0..apps).map(app).collect());
         let t0 = Instant::now();
         let mut tasks = Vec::with_capacity(apps * callers);
         for c in 0..callers {
             for i in 0..apps {
-                let (tokens, names) = (tokens.clone(), names.clone());
                 // Interleave the apps so that each app's callers arrive spread out.
                 let i = (i + c * 7) % apps;
+                let (tokens, names) = (stacks[i % orgs].clone(), names.clone());
                 tasks.push(tokio::spawn(async move { tokens.get(&names[i]).await.is_ok() }));
             }
         }
@@ -179,7 +189,9 @@ fn herd(apps: usize, callers: usize, delay: Duration) -> (Duration, usize) {
             assert!(t.await.expect("joins"), "every caller got a token");
         }
         let wall = t0.elapsed();
-        tokens.shutdown().await;
+        for tokens in stacks {
+            tokens.shutdown().await;
+        }
         wall
     });
     (wall, calls.load(Ordering::Relaxed))
@@ -188,27 +200,30 @@ fn herd(apps: usize, callers: usize, delay: Duration) -> (Duration, usize) {
 fn cold_herd(opts: &Opts) {
     opts.section("cold herd: 1,000 apps x 16 concurrent callers, fake CLI taking 20 ms");
     let cli = Duration::from_millis(20);
-    let (start_only, _) = herd(1_000, 1, Duration::ZERO);
-    let (wall, calls) = herd(1_000, 16, cli);
-    opts.note(&format!(
-        "anchor: 2 x 20 ms + the time to start 1,000 servers (1,000 apps x 1 caller, instant CLI: {:.1} ms)",
-        start_only.as_secs_f64() * 1e3
-    ));
-    opts.report(
-        "cold herd 1,000 apps x 16 callers, CLI calls",
-        calls as f64,
-        "calls",
-        "apps (exactly one call each)",
-        1_000.0,
-    );
-    opts.report(
-        "cold herd 1,000 apps x 16 callers, wall time",
-        wall.as_secs_f64() * 1e3,
-        "ms",
-        "2 x CLI + start of 1,000 servers",
-        (2 * cli + start_only).as_secs_f64() * 1e3,
-    );
-    assert_eq!(calls, 1_000, "the CLI ran exactly once per app");
+    for orgs in [1, 10] {
+        let (start_only, _) = herd(1_000, orgs, 1, Duration::ZERO);
+        let (wall, calls) = herd(1_000, orgs, 16, cli);
+        opts.note(&format!(
+            "{orgs} org(s): anchor 1 x 20 ms (one flight per org, all orgs in parallel) + the time to start 1,000 \
+             servers (1,000 apps x 1 caller, instant CLI: {:.1} ms)",
+            start_only.as_secs_f64() * 1e3
+        ));
+        opts.report(
+            &format!("cold herd 1,000 apps in {orgs} org(s) x 16 callers, CLI calls"),
+            calls as f64,
+            "calls",
+            "orgs (goal: one call per org)",
+            orgs as f64,
+        );
+        opts.report(
+            &format!("cold herd 1,000 apps in {orgs} org(s) x 16 callers, wall time"),
+            wall.as_secs_f64() * 1e3,
+            "ms",
+            "1 x CLI + start of 1,000 servers",
+            (cli + start_only).as_secs_f64() * 1e3,
+        );
+        assert_eq!(calls, orgs, "the CLI ran exactly once per org");
+    }
 }
 
 fn idle_bytes(opts: &Opts) {
@@ -217,7 +232,7 @@ fn idle_bytes(opts: &Opts) {
     let rt = runtime(2);
     let per_server = rt.block_on(async {
         let calls = Arc::new(AtomicUsize::new(0));
-        let tokens = Tokens::start(TokensConfig::default().cmd_fn(fake_cli(Duration::ZERO, calls)))
+        let tokens = Tokens::start(per_app().cmd_fn(fake_cli(Duration::ZERO, calls)))
             .await
             .expect("starts");
         for i in 0..n {
@@ -276,7 +291,7 @@ fn slow_path(opts: &Opts) {
             let store = Arc::new(MemoryStorage::new());
             let calls = Arc::new(AtomicUsize::new(0));
             let tokens = Tokens::start(
-                TokensConfig::default()
+                per_app()
                     .cmd_fn(fake_cli(Duration::ZERO, calls.clone()))
                     .storage(store.clone()),
             )
@@ -284,17 +299,19 @@ fn slow_path(opts: &Opts) {
             .expect("starts");
             let name = AppName::new("my-app").expect("valid");
             tokens.get("my-app").await.expect("warm server");
-            let record = TokenRecord {
-                token: Token::new(token(1)),
-                expires_at: Some(CoarseClock::global().now_unix() + 86_400),
-            };
+            let key = StorageKey::Minted(Scope::App(name.clone()));
+            let record = TokenRecord::minted(
+                Scope::App(name.clone()),
+                Token::new(token(1)),
+                CoarseClock::global().now_unix() + 86_400,
+            );
             let mut ours = Vec::with_capacity(samples);
             for _ in 0..samples {
                 // Drop the table entry (and the stored copy, through the same
                 // server), then put the stored copy back, so that the get goes
                 // to the server and hits storage.
                 tokens.invalidate("my-app").await.expect("invalidate");
-                store.put(&name, StorageKey::Cached, record.clone()).await.expect("put");
+                store.put(&key, record.clone()).await.expect("put");
                 let t0 = Instant::now();
                 let t = tokens.get("my-app").await.expect("storage hit");
                 ours.push(t0.elapsed().as_nanos() as f64);

@@ -7,10 +7,25 @@
 //!
 //! [`Tokens::get`] reads the shared table in the caller's own task; only on
 //! a miss does it ask the app's AppServer (started on demand), which runs
-//! the resolution chain, first hit wins: the table again (coalescing),
-//! the stored `cached` record, the user's own token, `fly tokens create`
-//! (bounded by `cli_timeout`), the stored manual override, else
+//! the resolution chain, first hit wins: the cache (the table again, then
+//! the scope's current token), the store (the scope's minted record), the
+//! user's own token (never stored), `fly tokens create` (once per scope,
+//! bounded by `cli_timeout`), the app's manual override, else
 //! [`TokenError::NoTokenAvailable`] with what each link found.
+//!
+//! ## Scopes, lifetimes, sources
+//!
+//! | source | scope | lives | stored |
+//! |---|---|---|---|
+//! | `fly tokens create readonly -o ORG` (default) | the org: every app of it shares one token | `ttl` (24 h), minted with `--expiry` ttl + 10 min | yes, under the org |
+//! | `fly tokens create deploy -a APP` ([`TokenKind::Deploy`]) | the app | as above | yes, under the app |
+//! | the user's own (`FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`, config file) | the user | `user_token_ttl` (60 s) in memory, then read again | never |
+//! | manual ([`Tokens::set_manual`]) | the app | until cleared | yes, under the app |
+//!
+//! A token's own expiry (its macaroon's validity window, [`token_expiry`])
+//! caps every lifetime, less [`EXPIRY_SKEW_SECS`]. Concurrent cold apps of
+//! one scope run the CLI once; [`Tokens::refresh`] and
+//! [`Tokens::invalidate`] drop the scope's token for every app of it.
 //!
 //! The crate reaches the world only through three seams, [`Storage`],
 //! [`CmdFn`] and [`ConfigFileFn`], and reads time through a [`Clock`], so
@@ -18,19 +33,26 @@
 //! feature ships them). `atlas-fly-cli` wires the real ones.
 //!
 //! ```
-//! use atlas_app_server::{cmd_fn, CmdOutput, Source, Tokens, TokensConfig};
+//! use atlas_app_server::{cmd_fn, CmdOutput, OrgName, Source, Tokens, TokensConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), atlas_app_server::TokenError> {
-//! let tokens = Tokens::start(TokensConfig::default().cmd_fn(cmd_fn(|_program, _args| async {
-//!     Ok(CmdOutput::new(0, "FlyV1 fm2_c2VjcmV0\n", ""))
-//! })))
-//! .await?;
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = TokensConfig::default()
+//!     .cmd_fn(cmd_fn(|_program, _args| async {
+//!         // What `fly tokens create readonly -o acme … --json` prints.
+//!         Ok(CmdOutput::new(0, r#"{"token":"FlyV1 fm2_c2VjcmV0"}"#, ""))
+//!     }))
+//!     .configure(|s| s.org(OrgName::new("acme").expect("a valid slug")));
+//! let tokens = Tokens::start(config).await?;
 //!
-//! // Cold: the AppServer runs the chain and the CLI mints a token.
+//! // Cold: the AppServer runs the chain and the CLI mints the org's token.
 //! let (token, source, _) = tokens.get_traced("my-app").await;
 //! assert_eq!(token?.expose(), "FlyV1 fm2_c2VjcmV0");
 //! assert_eq!(source, Source::Cli);
+//!
+//! // Another app of the org shares it: no second CLI run.
+//! let (_, source, _) = tokens.get_traced("other-app").await;
+//! assert_eq!(source, Source::Cache);
 //!
 //! // Warm: read from the shared table in this task, no message sent.
 //! let (_, source, acquirer) = tokens.get_traced("my-app").await;
@@ -77,9 +99,11 @@ mod app_server;
 mod clock;
 mod config;
 mod error;
+mod expiry;
 mod persist;
 mod redact;
 mod report;
+mod scopes;
 mod seams;
 mod source;
 mod table;
@@ -92,11 +116,16 @@ pub mod testing;
 
 pub use app_server::AppServerRef;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{TokenKind, TokensConfig};
+pub use config::{Settings, TokenKind, TokensConfig, MINT_MARGIN};
 pub use error::TokenError;
+pub use expiry::{token_expiry, EXPIRY_SKEW_SECS};
 pub use redact::{mask_secrets, sanitize};
 pub use report::{signal_name, CliFinding, ManualFinding, NoTokenReport, StorageFinding, UserTokenFinding};
 pub use seams::*;
 pub use source::{Acquirer, Source};
 pub use token_shape::{check_token_text, looks_like_fly_token, TokenTextError};
 pub use tokens::Tokens;
+
+/// The `atlas-supervisor` types this crate's API hands out or takes, so
+/// that users need this one crate (as tower re-exports `Service`).
+pub use atlas_supervisor::{ChildInfo, ChildRef, ChildState, ControlError, ExitReason, StartError, SupervisorRef};

@@ -1,4 +1,4 @@
-//! Background persists of cached tokens, ordered per app.
+//! Background persists of minted tokens, ordered per scope.
 //!
 //! A persist runs on the stack's task supervisor so the AppServer never
 //! waits on storage for a token it already has. The danger of running it
@@ -6,14 +6,26 @@
 //! land after the `invalidate`/`refresh` that removed it, and an older
 //! persist must never overwrite a newer one.
 //!
-//! Each app has a *lane* (shared by every incarnation of its server, so a
-//! persist queued by a server that has since crashed is still ordered): a
-//! ticket counter and a gate holding the *floor*, the highest ticket that
-//! is written or void. A persist takes a ticket when it is queued and, under
-//! the gate, writes only if its ticket is above the floor. An invalidation
-//! raises the floor to every ticket issued so far, under the same gate,
-//! before it deletes the stored record: a persist queued before it either
-//! landed before the delete (and is deleted) or is skipped.
+//! Each scope has a *lane* (per stack, shared by every incarnation of the
+//! tree, so a persist queued by a server that has since crashed is still
+//! ordered): a ticket counter and a gate holding the *floor*, the highest
+//! ticket that is written or void. A persist takes a ticket when it is
+//! queued and, under the gate, writes only if its ticket is above the
+//! floor. An invalidation raises the floor to every ticket issued so far,
+//! under the same gate, before it deletes the stored record: a persist
+//! queued before it either landed before the delete (and is deleted) or is
+//! skipped.
+//!
+//! **The write's completion, not the task's, releases the gate.** A store
+//! may write on another thread (the file store's `put` runs on
+//! `spawn_blocking`): aborting the persist task (a kill of `tasks`, its
+//! shutdown timeout) drops the `put` future but not the write already under
+//! way. So the write runs in a task of its own that owns the gate's guard
+//! and is never aborted: however the persist task ends, the gate opens only
+//! when `put` has returned, and an invalidation waiting at the gate deletes
+//! after the write, never before. This holds for any [`Storage`], blocking
+//! or not. The same task holds the store's [`ScopeLease`] until the write
+//! is done, so another process that takes the lease next finds the record.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,104 +34,148 @@ use std::sync::Arc;
 use atlas_supervisor::TaskSupervisor;
 use parking_lot::Mutex;
 
-use crate::{AppName, Storage, StorageError, StorageKey, TokenRecord};
+use crate::{AppName, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
 
 /// The lanes of one stack.
 #[derive(Default)]
 pub(crate) struct PersistLanes {
-    lanes: Mutex<HashMap<AppName, Arc<Lane>>>,
+    lanes: Mutex<HashMap<Scope, Arc<Lane>>>,
 }
 
 #[derive(Default)]
 struct Lane {
     issued: AtomicU64,
-    floor: tokio::sync::Mutex<u64>,
+    floor: Arc<tokio::sync::Mutex<u64>>,
 }
 
-/// A queued persist's place in its app's lane.
+/// A queued persist's place in its scope's lane.
 pub(crate) struct Ticket {
     lane: Arc<Lane>,
     number: u64,
 }
 
 impl PersistLanes {
-    fn lane(&self, app: &AppName) -> Arc<Lane> {
-        self.lanes.lock().entry(app.clone()).or_default().clone()
+    fn lane(&self, scope: &Scope) -> Arc<Lane> {
+        self.lanes.lock().entry(scope.clone()).or_default().clone()
     }
 
     /// Drops a lane that nobody else holds: no persist is pending for the
-    /// app, so a fresh lane later is equivalent.
-    fn release(&self, app: &AppName, lane: Arc<Lane>) {
+    /// scope, so a fresh lane later is equivalent.
+    fn release(&self, scope: &Scope, lane: Arc<Lane>) {
         let mut lanes = self.lanes.lock();
         // Under the map lock no new holder can appear; 2 = the map and us.
         if Arc::strong_count(&lane) == 2 {
-            lanes.remove(app);
+            lanes.remove(scope);
         }
     }
 
-    /// Takes the next ticket of `app`'s lane, at the moment the persist is
+    /// Takes the next ticket of `scope`'s lane, at the moment the persist is
     /// queued.
-    pub(crate) fn ticket(&self, app: &AppName) -> Ticket {
-        let lane = self.lane(app);
+    pub(crate) fn ticket(&self, scope: &Scope) -> Ticket {
+        let lane = self.lane(scope);
         let number = lane.issued.fetch_add(1, Ordering::SeqCst) + 1;
         Ticket { lane, number }
     }
 
-    /// Queues `record` as `app`'s cached record on `tasks`. If the task
-    /// supervisor is closed (the stack is restarting), writes inline.
-    pub(crate) async fn persist(
+    /// Queues `record` as its scope's minted record on `tasks`, holding
+    /// `lease` until it is written. If the task supervisor is closed (the
+    /// stack is restarting), writes inline.
+    /// `app` (whose resolution minted the token) names the write in logs.
+    pub(crate) fn persist(
         self: &Arc<Self>,
         tasks: &TaskSupervisor,
         storage: Arc<dyn Storage>,
         app: AppName,
         record: TokenRecord,
+        lease: ScopeLease,
     ) {
-        let ticket = self.ticket(&app);
-        let lanes = self.clone();
+        let ticket = self.ticket(&record.scope);
+        // The parts wait here until a task takes them: a job the task
+        // supervisor refuses is dropped unrun, and the parts are still here.
+        let parts = Arc::new(Mutex::new(Some((ticket, storage, app, record, lease))));
         let job = {
-            let app = app.clone();
-            let record = record.clone();
-            let storage = storage.clone();
-            let lanes = lanes.clone();
-            async move { lanes.write(ticket, &*storage, app, record).await }
+            let (lanes, parts) = (self.clone(), parts.clone());
+            async move {
+                let taken = parts.lock().take();
+                if let Some((ticket, storage, app, record, lease)) = taken {
+                    lanes.write(ticket, storage, app, record, lease).await;
+                }
+            }
         };
         if tasks.spawn(job).is_err() {
-            tracing::warn!(app = %app, "task supervisor closed; persisting the cached token inline");
-            let ticket = self.ticket(&app);
-            lanes.write(ticket, &*storage, app, record).await;
-        }
-    }
-
-    async fn write(&self, ticket: Ticket, storage: &dyn Storage, app: AppName, record: TokenRecord) {
-        let Ticket { lane, number } = ticket;
-        {
-            let mut floor = lane.floor.lock().await;
-            if number > *floor {
-                if let Err(e) = storage.put(&app, StorageKey::Cached, record).await {
-                    tracing::error!(app = %app, error = %e, "cached token persist failed");
-                }
-                *floor = number;
-            } else {
-                tracing::debug!(app = %app, "cached token persist superseded by a later write or an invalidation");
+            let taken = parts.lock().take();
+            if let Some((ticket, storage, app, record, lease)) = taken {
+                tracing::warn!("task supervisor closed; persisting the minted token in a plain task");
+                let lanes = self.clone();
+                tokio::spawn(async move { lanes.write(ticket, storage, app, record, lease).await });
             }
         }
-        self.release(&app, lane);
     }
 
-    /// Voids every persist of `app` queued so far, then deletes its stored
-    /// cached record (never the manual one).
-    pub(crate) async fn invalidate(&self, storage: &dyn Storage, app: &AppName) -> Result<(), StorageError> {
-        let lane = self.lane(app);
-        let result = {
+    async fn write(
+        &self,
+        ticket: Ticket,
+        storage: Arc<dyn Storage>,
+        app: AppName,
+        record: TokenRecord,
+        lease: ScopeLease,
+    ) {
+        let Ticket { lane, number } = ticket;
+        let scope = record.scope.clone();
+        let mut floor = lane.floor.clone().lock_owned().await;
+        if number > *floor {
+            let key = StorageKey::Minted(scope.clone());
+            // See the module docs: this task owns the gate until `put`
+            // returns, whatever happens to the persist task awaiting it.
+            let write = tokio::spawn(async move {
+                let result = storage.put(&key, record).await;
+                *floor = number;
+                drop(floor);
+                drop(lease);
+                result
+            });
+            match write.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(app = %app, scope = %scope, error = %e, "minted token persist failed"),
+                Err(e) => tracing::error!(app = %app, scope = %scope, error = %e, "minted token persist task failed"),
+            }
+        } else {
+            tracing::debug!(scope = %scope, "minted token persist superseded by a later write or an invalidation");
+            drop(floor);
+        }
+        self.release(&scope, lane);
+    }
+
+    /// Voids every persist of `scope` queued so far, then deletes its stored
+    /// minted record if it holds `replaced` (compare-and-delete), or, when
+    /// the caller knows no token, whatever token it holds now. Returns the
+    /// token it deleted, if any.
+    pub(crate) async fn invalidate(
+        &self,
+        storage: &dyn Storage,
+        scope: &Scope,
+        replaced: Option<&Token>,
+    ) -> Result<Option<Token>, StorageError> {
+        let lane = self.lane(scope);
+        let result = async {
             let mut floor = lane.floor.lock().await;
             *floor = lane.issued.load(Ordering::SeqCst);
-            storage.delete(app, StorageKey::Cached).await
-        };
-        self.release(app, lane);
+            let key = StorageKey::Minted(scope.clone());
+            let target = match replaced {
+                Some(t) => Some(t.clone()),
+                None => storage.get(&key).await?.map(|r| r.token),
+            };
+            match target {
+                Some(t) => Ok(storage.delete_if(&key, &t).await?.then_some(t)),
+                None => Ok(None),
+            }
+        }
+        .await;
+        self.release(scope, lane);
         result
     }
 
-    /// How many apps have a lane (a persist pending or an invalidation
+    /// How many scopes have a lane (a persist pending or an invalidation
     /// running), for tests.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -130,48 +186,70 @@ impl PersistLanes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryStorage, Token};
+    use crate::{MemoryStorage, OrgName};
+
+    fn scope() -> Scope {
+        Scope::Org(OrgName::new("acme").expect("valid"))
+    }
+
+    fn app() -> AppName {
+        AppName::new("my-app").expect("valid")
+    }
 
     fn rec(t: &str) -> TokenRecord {
-        TokenRecord {
-            token: Token::new(t),
-            expires_at: Some(100),
-        }
+        TokenRecord::minted(scope(), Token::new(t), 100)
+    }
+
+    async fn stored(store: &MemoryStorage) -> Option<String> {
+        let rec = store.get(&StorageKey::Minted(scope())).await.expect("get");
+        rec.map(|r| r.token.expose().to_owned())
     }
 
     #[tokio::test]
     async fn a_persist_queued_before_an_invalidation_never_lands_after_it() {
         let lanes = Arc::new(PersistLanes::default());
-        let store = MemoryStorage::new();
-        let app = AppName::new("a").expect("valid");
-        let t = lanes.ticket(&app);
-        lanes.invalidate(&store, &app).await.expect("delete");
-        lanes.write(t, &store, app.clone(), rec("rejected")).await;
-        assert_eq!(store.get(&app, StorageKey::Cached).await.expect("get"), None);
+        let store = Arc::new(MemoryStorage::new());
+        let t = lanes.ticket(&scope());
+        lanes.invalidate(&*store, &scope(), None).await.expect("delete");
+        lanes
+            .write(t, store.clone(), app(), rec("rejected"), ScopeLease::local())
+            .await;
+        assert_eq!(stored(&store).await, None);
         assert_eq!(lanes.len(), 0, "idle lanes are dropped");
     }
 
     #[tokio::test]
     async fn an_older_persist_never_overwrites_a_newer_one() {
         let lanes = Arc::new(PersistLanes::default());
-        let store = MemoryStorage::new();
-        let app = AppName::new("a").expect("valid");
-        let old = lanes.ticket(&app);
-        let new = lanes.ticket(&app);
-        lanes.write(new, &store, app.clone(), rec("new")).await;
-        lanes.write(old, &store, app.clone(), rec("old")).await;
-        let got = store.get(&app, StorageKey::Cached).await.expect("get").expect("stored");
-        assert_eq!(got.token.expose(), "new");
+        let store = Arc::new(MemoryStorage::new());
+        let old = lanes.ticket(&scope());
+        let new = lanes.ticket(&scope());
+        lanes
+            .write(new, store.clone(), app(), rec("new"), ScopeLease::local())
+            .await;
+        lanes
+            .write(old, store.clone(), app(), rec("old"), ScopeLease::local())
+            .await;
+        assert_eq!(stored(&store).await.as_deref(), Some("new"));
     }
 
     #[tokio::test]
-    async fn a_persist_queued_after_an_invalidation_lands() {
+    async fn invalidate_deletes_only_the_token_being_replaced() {
         let lanes = Arc::new(PersistLanes::default());
-        let store = MemoryStorage::new();
-        let app = AppName::new("a").expect("valid");
-        lanes.invalidate(&store, &app).await.expect("delete");
-        let t = lanes.ticket(&app);
-        lanes.write(t, &store, app.clone(), rec("fresh")).await;
-        assert!(store.get(&app, StorageKey::Cached).await.expect("get").is_some());
+        let store = Arc::new(MemoryStorage::new());
+        let t = lanes.ticket(&scope());
+        lanes
+            .write(t, store.clone(), app(), rec("fresh"), ScopeLease::local())
+            .await;
+        let gone = lanes.invalidate(&*store, &scope(), Some(&Token::new("rejected"))).await;
+        assert_eq!(gone.expect("ok"), None);
+        assert_eq!(
+            stored(&store).await.as_deref(),
+            Some("fresh"),
+            "another's fresh token stays"
+        );
+        let gone = lanes.invalidate(&*store, &scope(), None).await.expect("ok");
+        assert_eq!(gone.map(|t| t.expose().to_owned()).as_deref(), Some("fresh"));
+        assert_eq!(stored(&store).await, None);
     }
 }

@@ -3,22 +3,26 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{sanitize, AppName, StorageError, TokenTextError};
+use crate::{sanitize, AppName, Scope, StorageError, TokenTextError};
 
-/// What the stored `cached` record gave.
+/// What the stored minted record of the app's scope gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageFinding {
     /// No record.
     None,
-    /// A record whose `expires_at` (unix seconds) is not in the future
-    /// (`None`: a cached record without an expiry, never trusted).
+    /// A record whose `expires_at` (unix seconds, capped by the token's own
+    /// expiry) is not in the future (`None`: a minted record without an
+    /// expiry, never trusted).
     Expired {
         /// When it expired.
         expires_at: Option<i64>,
     },
-    /// Not consulted: a refresh or soft-expiry re-resolution replaces the
-    /// stored copy, so it is skipped.
+    /// It holds the token a refresh or soft-expiry re-resolution is
+    /// replacing, so it is skipped.
     Skipped,
+    /// Nothing to look up: the app has no scope (a `readonly` token with no
+    /// org configured).
+    NoScope,
     /// Reading it failed.
     Failed(StorageError),
     /// The record holds a value that cannot be a token
@@ -33,6 +37,8 @@ pub enum UserTokenFinding {
     None,
     /// Disabled by `config_file_enabled(false)`.
     Disabled,
+    /// The token's own expiry has passed.
+    Expired,
     /// The value found cannot be a token
     /// ([`check_token_text`](crate::check_token_text)); it is not served.
     Refused(TokenTextError),
@@ -81,6 +87,18 @@ pub enum CliFinding {
     },
     /// It could not be run at all (no CLI configured, not installed, …).
     NotRun(String),
+    /// Not run: a `readonly` token needs an org (`--org`, else `FLY_ORG`);
+    /// flyctl cannot pick one without a terminal.
+    NoOrg,
+    /// Not run: it failed for this scope `ago`, within the failure window.
+    RecentlyFailed {
+        /// How long ago it failed.
+        ago: Duration,
+        /// How it failed then.
+        finding: Box<CliFinding>,
+    },
+    /// It printed a token whose own expiry has already passed.
+    AlreadyExpired,
 }
 
 impl CliFinding {
@@ -107,6 +125,12 @@ impl CliFinding {
 pub enum ManualFinding {
     /// No manual token stored.
     None,
+    /// A manual token whose own expiry (unix seconds) has passed: not
+    /// served; set a new one.
+    Expired {
+        /// When it expired (its `not_after`, less the clock-skew margin).
+        at: i64,
+    },
     /// Reading it failed (an unreadable manual record is left for an
     /// operator to decide).
     Failed(StorageError),
@@ -122,7 +146,9 @@ pub enum ManualFinding {
 pub struct NoTokenReport {
     /// The app.
     pub app: AppName,
-    /// The stored `cached` record.
+    /// The scope its minted token would be for (`None`: no org set).
+    pub scope: Option<Scope>,
+    /// The stored minted record.
     pub storage: StorageFinding,
     /// The user's own token.
     pub user_token: UserTokenFinding,
@@ -226,6 +252,7 @@ impl fmt::Display for StorageFinding {
             StorageFinding::Expired { expires_at: Some(at) } => write!(f, "expired (at {at})"),
             StorageFinding::Expired { expires_at: None } => f.write_str("expired (no expiry recorded)"),
             StorageFinding::Skipped => f.write_str("skipped (being replaced)"),
+            StorageFinding::NoScope => f.write_str("none (no org configured)"),
             StorageFinding::Failed(e) => write!(f, "failed ({e})"),
             StorageFinding::Refused(e) => write!(f, "refused ({e})"),
         }
@@ -237,6 +264,7 @@ impl fmt::Display for UserTokenFinding {
         match self {
             UserTokenFinding::None => f.write_str("none"),
             UserTokenFinding::Disabled => f.write_str("disabled"),
+            UserTokenFinding::Expired => f.write_str("expired"),
             UserTokenFinding::Refused(e) => write!(f, "refused ({e})"),
             UserTokenFinding::TimedOut { after } => write!(f, "timed out after {after:?}"),
         }
@@ -253,6 +281,11 @@ impl fmt::Display for CliFinding {
             CliFinding::NotAToken => f.write_str("exit 0, output is not a Fly token"),
             CliFinding::TimedOut { after } => write!(f, "timed out after {after:?}"),
             CliFinding::NotRun(why) => write!(f, "not run ({why})"),
+            CliFinding::NoOrg => f.write_str(
+                "not run (no org configured: set --org or FLY_ORG; flyctl cannot pick an org without a terminal)",
+            ),
+            CliFinding::RecentlyFailed { ago, finding } => write!(f, "failed {}s ago ({finding})", ago.as_secs()),
+            CliFinding::AlreadyExpired => f.write_str("exit 0, but the token it printed has already expired"),
         }?;
         match self.stderr_line() {
             line if line.is_empty() => Ok(()),
@@ -265,6 +298,7 @@ impl fmt::Display for ManualFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ManualFinding::None => f.write_str("none"),
+            ManualFinding::Expired { at } => write!(f, "expired (at {at}; set a new one)"),
             ManualFinding::Failed(e) => write!(f, "failed ({e})"),
             ManualFinding::Refused(e) => write!(f, "refused ({e})"),
         }
@@ -277,7 +311,11 @@ impl fmt::Display for NoTokenReport {
             f,
             "no token available for app {}: storage: {}; user token: {}; cli: {}; manual: {}",
             self.app, self.storage, self.user_token, self.cli, self.manual
-        )
+        )?;
+        if let Some(scope) = &self.scope {
+            write!(f, " (scope {scope})")?;
+        }
+        Ok(())
     }
 }
 
@@ -334,6 +372,7 @@ mod tests {
     fn display_names_every_link() {
         let r = NoTokenReport {
             app: AppName::new("my-app").expect("valid"),
+            scope: None,
             storage: StorageFinding::Expired { expires_at: Some(5) },
             user_token: UserTokenFinding::Disabled,
             cli: CliFinding::Exited {

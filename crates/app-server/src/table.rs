@@ -26,6 +26,11 @@ impl TokenTable {
         self.0.lookup(app, now)
     }
 
+    /// The token of `app`'s entry, expired or not.
+    pub(crate) fn token(&self, app: &str) -> Option<Token> {
+        self.0.get_with(app, |e| e.value.clone())
+    }
+
     /// The expiry of `app`'s entry, expired or not.
     pub(crate) fn expiry(&self, app: &str) -> Option<i64> {
         self.0.get_with(app, |e| e.expires_at)

@@ -162,4 +162,37 @@ mod tests {
         assert!(!e.to_string().contains("SECRET"), "{e}");
         assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
     }
+
+    #[test]
+    fn shapes_moved_from_fly_cli() {
+        for good in [
+            "fm2_abc",
+            "FlyV1 fm2_abc==,fm2_x/y+z",
+            "fm1r_abc",
+            "fm1a_abc",
+            "fo1_abc-DEF_1",
+            "FlyV1 fo1_a,fm2_b",
+            // FLYCTL.md: a leading `FlyV1 ` or `Bearer ` scheme is optional.
+            "Bearer fm2_abc",
+        ] {
+            assert!(ok(good), "{good}");
+        }
+        for bad in [
+            "",
+            "FlyV1",
+            "FlyV1 ",
+            "fm2_",
+            "fm3_abc",
+            "fm2_abc,",
+            ",fm2_abc",
+            "fm2_abc def",
+            "fm2_abc\nfm2_def",
+            "Bearer ",
+            "flyv1 fm2_abc",
+            "Update available 0.3.1 -> 0.3.2",
+            "fm2_abc, fm2_def",
+        ] {
+            assert!(!ok(bad), "{bad:?}");
+        }
+    }
 }

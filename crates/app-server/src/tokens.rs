@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::app_server::{self, AppServerRef, Request, Resolved};
 use crate::clock::ClockRef;
 use crate::tree::{self, Incarnation, Stack};
-use crate::{Acquirer, AppName, Source, Token, TokenError, TokensConfig};
+use crate::{Acquirer, AppName, Settings, Source, Token, TokenError, TokensConfig};
 
 /// A result with the link that produced it and who answered.
 type Traced = (Result<Token, TokenError>, Source, Acquirer);
@@ -123,9 +123,13 @@ impl Tokens {
     }
 
     /// Re-acquires `app`'s token after the Fly API rejected it: the server
-    /// invalidates (table and stored copy) and resolves again as one step,
-    /// skipping the table and the stored copy, so no caller sees the old
-    /// token in between. Recorded as a `tokens.refresh` span.
+    /// invalidates (as [`invalidate`](Self::invalidate): the scope's token
+    /// for every app of the scope) and resolves again as one step, never
+    /// taking the rejected token back, so no caller sees it in between; the
+    /// scope's token is minted once. A failed delete of the stored copy is
+    /// returned as [`TokenError::Storage`]. An app with nothing but a
+    /// manual token gets it again (with a warning). Recorded as a
+    /// `tokens.refresh` span.
     pub async fn refresh(&self, app: &str) -> Result<Token, TokenError> {
         let span = tracing::info_span!("tokens.refresh", app, source = Empty, acquirer = Empty);
         let app = match AppName::new(app) {
@@ -140,27 +144,33 @@ impl Tokens {
         resolved.result
     }
 
-    /// Removes `app`'s table entry and its stored cached record (never the
-    /// manual one) before returning; a persist queued before never brings
-    /// the record back. An app with no server is handled here, and nothing
-    /// is started.
+    /// Drops the token `app` was served before returning: its table entry
+    /// and, for a minted token, the token of its whole scope (every app of
+    /// the scope, and the stored record, compared by token so a fresh one
+    /// stored meanwhile stays); never the manual one. A persist queued
+    /// before never brings it back. The scope is the one `app` resolves to
+    /// under the current settings, so this works in a process that never
+    /// served the app. An app with no server (or a killed one whose entry
+    /// lingers) is handled here, and nothing is started.
     pub async fn invalidate(&self, app: &str) -> Result<(), TokenError> {
         let app = AppName::new(app)?;
-        if let Some(done) = self.call(&app, false, Request::Invalidate).await? {
-            return done;
+        match self.call(&app, false, Request::Invalidate).await {
+            Ok(Some(done)) => return done,
+            Ok(None) | Err(TokenError::ServerDown(_)) => {}
+            Err(e) => return Err(e),
         }
         let inc = self.incarnation().await?;
-        inc.table.remove(app.as_str());
-        inc.lanes
-            .invalidate(&*self.inner.stack.storage, &app)
+        let config = self.inner.stack.config.read().clone();
+        app_server::invalidate(&inc, &config, &app)
             .await
             .map_err(TokenError::Storage)?;
         // A server that registered meanwhile may have read the record before
         // the delete: let it invalidate too, after what it is doing.
-        if let Some(done) = self.call(&app, false, Request::Invalidate).await? {
-            return done;
+        match self.call(&app, false, Request::Invalidate).await {
+            Ok(Some(done)) => done,
+            Ok(None) | Err(TokenError::ServerDown(_)) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Stores `token` as `app`'s manual override, synchronously: a storage
@@ -190,7 +200,7 @@ impl Tokens {
         self.inner
             .stack
             .storage
-            .delete(&app, crate::StorageKey::Manual)
+            .delete(&crate::StorageKey::Manual(app))
             .await
             .map_err(TokenError::Storage)
     }
@@ -219,16 +229,21 @@ impl Tokens {
     }
 
     /// Replaces the settings that AppServers started from now on snapshot
-    /// (CLI, user token, TTL, timeouts, org…). Running servers keep theirs.
-    /// The stack's storage and clock are its own and stay.
-    pub fn reconfigure(&self, config: TokensConfig) {
-        let stack = &self.inner.stack;
-        let config = TokensConfig {
-            storage: stack.storage.clone(),
-            clock: stack.clock.clone(),
-            ..config
+    /// (TTLs, timeouts, org, kind…). Running servers keep theirs. The
+    /// stack's parts (storage, clock, CLI runner, user-token reader) are its
+    /// own and stay.
+    pub fn reconfigure(&self, settings: Settings) {
+        let config = &self.inner.stack.config;
+        let next = TokensConfig {
+            settings,
+            ..(**config.read()).clone()
         };
-        *stack.config.write() = Arc::new(config);
+        *config.write() = Arc::new(next);
+    }
+
+    /// The settings AppServers started from now on snapshot.
+    pub fn settings(&self) -> Settings {
+        self.inner.stack.config.read().settings.clone()
     }
 
     /// Stops the stack: the AppServers first, then the task supervisor,

@@ -3,7 +3,7 @@
 mod support;
 
 use atlas_app_server::testing::FakeCli;
-use atlas_app_server::{Source, StorageKey, TokenError};
+use atlas_app_server::{Source, TokenError};
 use support::{fly, Fixture};
 
 fn failing_cli() -> FakeCli {
@@ -17,7 +17,7 @@ async fn set_manual_is_stored_and_used() {
     let f = Fixture::with(failing_cli(), |c| c).await;
     f.tokens.set_manual("my-app", fly("manual")).await.expect("stored");
     // Stored before set_manual returned.
-    let rec = f.stored("my-app", StorageKey::Manual).await.expect("manual record");
+    let rec = f.stored(&support::manual("my-app")).await.expect("manual record");
     assert_eq!((rec.token.expose(), rec.expires_at), (fly("manual").as_str(), None));
     let (token, source, _) = f.tokens.get_traced("my-app").await;
     assert_eq!(token.expect("manual").expose(), fly("manual"));
@@ -46,7 +46,7 @@ async fn set_manual_persist_failure_is_surfaced() {
         .expect_err("disk full");
     assert!(matches!(err, TokenError::PersistFailed(_)), "{err}");
     assert!(!err.to_string().contains("fm2_"), "no token in the error: {err}");
-    assert!(f.stored("my-app", StorageKey::Manual).await.is_none());
+    assert!(f.stored(&support::manual("my-app")).await.is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -54,7 +54,7 @@ async fn clear_manual_removes_the_override() {
     let f = Fixture::with(failing_cli(), |c| c).await;
     f.tokens.set_manual("my-app", fly("manual")).await.expect("stored");
     f.tokens.clear_manual("my-app").await.expect("cleared");
-    assert!(f.stored("my-app", StorageKey::Manual).await.is_none());
+    assert!(f.stored(&support::manual("my-app")).await.is_none());
     let err = f.tokens.get("my-app").await.expect_err("nothing left");
     assert!(matches!(err, TokenError::NoTokenAvailable(_)));
 }
@@ -68,7 +68,7 @@ async fn clear_manual_without_a_server_starts_nothing_and_errors_are_returned() 
     assert!(matches!(err, TokenError::Storage(_)), "{err}");
     f.store.fail_deletes(false);
     f.tokens.clear_manual("my-app").await.expect("cleared");
-    assert!(f.stored("my-app", StorageKey::Manual).await.is_none());
+    assert!(f.stored(&support::manual("my-app")).await.is_none());
     assert!(f.tokens.whereis("my-app").is_none());
 }
 

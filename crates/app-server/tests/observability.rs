@@ -39,8 +39,17 @@ async fn spans_carry_source_and_acquirer() {
         .then(fail.clone())
         .then(fail)
         .then_ok(&fly("refreshed"));
-    let f = Fixture::with(cli, |c| c).await;
-    f.store_cached("stored-app", &fly("stored"), T0 + 100).await;
+    // Deploy tokens: each app its own scope, so each app takes its own path.
+    let f = Fixture::with(cli, |c| {
+        c.configure(|s| s.token_kind(atlas_app_server::TokenKind::Deploy))
+    })
+    .await;
+    let scope = atlas_app_server::Scope::App(support::app("stored-app"));
+    let rec =
+        atlas_app_server::TokenRecord::minted(scope.clone(), atlas_app_server::Token::new(fly("stored")), T0 + 100);
+    atlas_app_server::Storage::put(&*f.store, &atlas_app_server::StorageKey::Minted(scope), rec)
+        .await
+        .expect("put");
     f.store_manual("manual-app", &fly("manual")).await;
 
     f.tokens.get("my-app").await.expect("cli");
@@ -69,7 +78,7 @@ async fn a_coalesced_caller_is_cache_from_the_app_server() {
     let _guard = capture.install();
     let f = Fixture::with(
         FakeCli::succeeding(&fly("t")).with_delay(Duration::from_millis(50)),
-        |c| c.config_file_enabled(false),
+        |c| c.configure(|s| s.config_file_enabled(false)),
     )
     .await;
     let (a, b) = tokio::join!(f.tokens.get("my-app"), f.tokens.get("my-app"));
@@ -119,7 +128,7 @@ async fn cli_timeout_is_a_warning() {
     let _guard = capture.install();
     let cli = FakeCli::new();
     cli.always_hang();
-    let f = Fixture::with(cli, |c| c.cli_timeout(Duration::from_secs(3))).await;
+    let f = Fixture::with(cli, |c| c.configure(|s| s.cli_timeout(Duration::from_secs(3)))).await;
     f.tokens.get("my-app").await.expect_err("timed out");
     let warnings = capture.events_at(Level::WARN);
     let w = warnings

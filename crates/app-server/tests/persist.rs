@@ -2,7 +2,6 @@
 
 mod support;
 
-use atlas_app_server::StorageKey;
 use support::capture::Capture;
 use support::{fly, Fixture};
 use tracing::Level;
@@ -16,7 +15,7 @@ async fn persist_failure_still_returns_the_token_and_logs_an_error() {
     let token = f.tokens.get("my-app").await.expect("token despite the failing store");
     assert_eq!(token.expose(), fly("cli"));
     f.tokens.shutdown().await; // the persist has run
-    assert!(f.stored("my-app", StorageKey::Cached).await.is_none());
+    assert!(f.stored_minted().await.is_none());
     let errors = capture.events_at(Level::ERROR);
     let persist = errors
         .iter()
@@ -28,14 +27,19 @@ async fn persist_failure_still_returns_the_token_and_logs_an_error() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_waits_for_queued_persists() {
-    let f = Fixture::new(&fly("cli")).await;
+    // Deploy tokens: one scope, so one persist, per app.
+    let f = Fixture::with(atlas_app_server::testing::FakeCli::succeeding(&fly("cli")), |c| {
+        c.configure(|s| s.token_kind(atlas_app_server::TokenKind::Deploy))
+    })
+    .await;
     for i in 0..20 {
         f.tokens.get(&format!("app-{i}")).await.expect("token");
     }
     f.tokens.shutdown().await;
     for i in 0..20 {
+        let scope = atlas_app_server::Scope::App(support::app(&format!("app-{i}")));
         assert!(
-            f.stored(&format!("app-{i}"), StorageKey::Cached).await.is_some(),
+            f.stored(&atlas_app_server::StorageKey::Minted(scope)).await.is_some(),
             "app-{i} persisted before shutdown returned"
         );
     }

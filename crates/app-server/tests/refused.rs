@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use atlas_app_server::testing::FakeCli;
 use atlas_app_server::{
-    CliFinding, CmdOutput, ManualFinding, Source, StorageFinding, StorageKey, Token, TokenError, TokenTextError,
-    UserTokenFinding, USER_TOKEN_READ_TIMEOUT,
+    CliFinding, CmdOutput, ManualFinding, Source, StorageFinding, Token, TokenError, TokenTextError, UserTokenFinding,
+    USER_TOKEN_READ_TIMEOUT,
 };
 use support::capture::Capture;
 use support::{fly, Fixture, T0};
@@ -56,8 +56,9 @@ async fn your_own_token_with_a_newline_escape_or_space_is_refused() {
         assert!(!err.to_string().contains("LEAK"), "{err}");
         warned_without_leaking(&capture);
 
-        // A working CLI is the next link.
+        // A working CLI is the next link (once the failure window is over).
         f.cli.always_ok(&fly("cli"));
+        f.advance(std::time::Duration::from_secs(10)).await;
         let (token, source, _) = f.tokens.get_traced("my-app").await;
         assert_eq!(
             (token.expect("cli").expose(), source),
@@ -73,7 +74,7 @@ async fn a_stored_cached_record_that_is_not_a_token_is_not_served() {
         let capture = Capture::default();
         let _guard = capture.install();
         let f = Fixture::with(failing_cli(), |c| c).await;
-        f.store_cached("my-app", bad, T0 + 3_600).await;
+        f.store_minted(bad, T0 + 3_600).await;
         let err = f.tokens.get("my-app").await.expect_err("refused");
         assert_eq!(
             err.no_token_report().expect("report").storage,
@@ -102,7 +103,7 @@ async fn a_stored_manual_token_that_is_not_a_token_is_not_served() {
         assert!(err.to_string().contains("manual: refused ("), "{err}");
         warned_without_leaking(&capture);
         assert!(
-            f.stored("my-app", StorageKey::Manual).await.is_some(),
+            f.stored(&support::manual("my-app")).await.is_some(),
             "left for an operator to replace"
         );
         f.tokens.shutdown().await;
@@ -118,7 +119,7 @@ async fn set_manual_refuses_a_value_that_is_not_a_token() {
         assert!(!err.to_string().contains("LEAK"), "{err}");
     }
     assert_eq!(f.tokens.set_manual("my-app", "  ").await, Err(TokenError::EmptyToken));
-    assert!(f.stored("my-app", StorageKey::Manual).await.is_none(), "nothing stored");
+    assert!(f.stored(&support::manual("my-app")).await.is_none(), "nothing stored");
 }
 
 #[tokio::test(start_paused = true)]

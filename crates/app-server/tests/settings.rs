@@ -4,7 +4,7 @@ mod support;
 
 use atlas_app_server::testing::FakeCli;
 use atlas_app_server::{Source, Token};
-use support::{config, fly, Fixture};
+use support::{fly, Fixture};
 
 #[tokio::test(start_paused = true)]
 async fn settings_are_snapshotted_at_server_start() {
@@ -17,11 +17,7 @@ async fn settings_are_snapshotted_at_server_start() {
     assert_eq!(source, Source::Config);
 
     // Reconfigure: the user token is now disabled.
-    f.tokens.reconfigure(
-        config(&f.cli, &f.store, &f.clock)
-            .config_file_fn(|| Some(Token::new(fly("user"))))
-            .config_file_enabled(false),
-    );
+    f.tokens.reconfigure(f.tokens.settings().config_file_enabled(false));
 
     // app-a's running server keeps its snapshot...
     f.tokens.invalidate("app-a").await.expect("invalidate");
@@ -42,6 +38,11 @@ async fn settings_are_snapshotted_at_server_start() {
     old.kill();
     support::eventually(|| async { f.tokens.whereis("app-a").filter(|s| s.is_alive() && *s != old) }).await;
     f.tokens.invalidate("app-a").await.expect("invalidate");
-    let (_, source, _) = f.tokens.get_traced("app-a").await;
-    assert_eq!(source, Source::Cli);
+    let (token, source, _) = f.tokens.get_traced("app-a").await;
+    // Not the user's token any more: the org's minted one, which app-b's
+    // server already holds for the scope.
+    assert_eq!(
+        (token.expect("org token").expose(), source),
+        (fly("cli").as_str(), Source::Cache)
+    );
 }

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use atlas_app_server::testing::FakeCli;
-use atlas_app_server::{Acquirer, Source, StorageKey};
+use atlas_app_server::{Acquirer, Source};
 use support::{eventually, fly, Fixture};
 
 /// A handle to each of the root's children, in start order; all must run.
@@ -22,7 +22,7 @@ async fn running_children(root: &atlas_supervisor::SupervisorRef) -> Vec<atlas_s
 async fn warm(f: &Fixture, app: &str) {
     f.tokens.get(app).await.expect("token");
     // The background persist has landed.
-    eventually(|| async { f.stored(app, StorageKey::Cached).await }).await;
+    eventually(|| async { f.stored_minted().await }).await;
 }
 
 #[tokio::test(start_paused = true)]

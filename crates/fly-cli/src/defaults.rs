@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use atlas_app_server::{OrgName, OrgNameError, StorageError, TokensConfig};
+use atlas_app_server::{OrgName, OrgNameError, Settings, StorageError, TokenKind, TokensConfig};
 
-use crate::{
-    default_store_dir, resolve_org, Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, FLY_ORG_ENV, STORE_DIR_ENV,
-};
+use crate::duration::{parse_cli_timeout, parse_duration, parse_ttl};
+use crate::{default_store_dir, Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, FLY_ORG_ENV, STORE_DIR_ENV};
 
 /// The org named by `--org` ([`ConfigOptions::org`]) or `FLY_ORG` is not a
 /// Fly org slug. The message says which, and what is wrong, never the
@@ -27,13 +26,16 @@ pub struct InvalidOrg {
 ///
 /// - CLI: [`ProcessCmd`] (`fly`, else `flyctl`, on `PATH`);
 /// - user token: [`FlyConfig`] (`FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`,
-///   `$FLY_CONFIG_DIR/config.yml` or `~/.fly/config.yml`);
+///   `$FLY_CONFIG_DIR/config.yml` or `~/.fly/config.yml`), kept in memory
+///   for 60 s and never stored;
 /// - storage: [`FileStorage`] in [`default_store_dir`]; when that is the
 ///   implicit default (no `ATLAS_FLY_TOKENS_DIR`) and cannot be created, a
 ///   private temporary directory (with a warning);
-/// - org: `FLY_ORG` when set (passed as `-o`);
-/// - the SPEC defaults for `ttl` (24 h), `cli_timeout` (15 s) and the
-///   soft-expiry lead (1 h).
+/// - org: `FLY_ORG` when set (`readonly` tokens are minted per org; with no
+///   org the CLI is not run and the report says to set one);
+/// - minted tokens are named `atlas@HOST SCOPE` and expire at Fly 10 min
+///   after their local lifetime;
+/// - the SPEC defaults for everything else ([`Settings::default`]).
 ///
 /// Blocking: it opens (and may create) the store directory.
 ///
@@ -55,58 +57,92 @@ pub fn default_config() -> Result<TokensConfig, StorageError> {
     ConfigOptions::new().build()
 }
 
-/// Options for a [`TokensConfig`] wired to the real adapters (the
-/// builder-ish form of [`default_config`]); every `fly-tokens` flag maps to
-/// one method here.
+/// The settings a person can choose, defined once: these fields **are** the
+/// `fly-tokens` flags (`clap::Args`; flatten them into any clap command),
+/// and [`build`](Self::build) turns them into a [`TokensConfig`] wired to
+/// the real adapters. A field left `None` takes [`Settings::default`]'s
+/// value.
 ///
 /// ```
 /// use std::time::Duration;
 /// use atlas_fly_cli::{ConfigOptions, Env};
 ///
 /// let dir = std::env::temp_dir().join(format!("atlas-options-doc-{}", std::process::id()));
-/// let options = ConfigOptions::new()
-///     .env(Env::from_pairs([("FLY_ORG", "acme")]))   // instead of the process environment
-///     .store_dir(&dir)                                // --store
-///     .fly_bin("/usr/local/bin/flyctl")               // --fly-bin
-///     .cli_timeout(Duration::from_secs(30))           // --cli-timeout 30s
-///     .config_file_enabled(false);                    // --no-config-file
-/// let store = options.open_store()?;
-/// let config = options.build_with(store);
-/// assert_eq!(config.get_org(), Some("acme"));
-/// assert_eq!(config.get_cli_timeout(), Duration::from_secs(30));
-/// assert!(!config.is_config_file_enabled());
+/// let options = ConfigOptions {
+///     store_dir: Some(dir.clone()),                          // --store
+///     fly_bin: Some("/usr/local/bin/flyctl".into()),         // --fly-bin
+///     cli_timeout: Some(Duration::from_secs(30)),            // --cli-timeout 30s
+///     no_config_file: true,                                  // --no-config-file
+///     ..ConfigOptions::new()
+/// }
+/// .env(Env::from_pairs([("FLY_ORG", "acme")]));              // instead of the process environment
+/// let config = options.build_with(options.open_store()?);
+/// let settings = config.get_settings();
+/// assert_eq!(settings.org.as_ref().map(|o| o.as_str()), Some("acme"));
+/// assert_eq!(settings.cli_timeout, Duration::from_secs(30));
+/// assert!(!settings.config_file_enabled);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct ConfigOptions {
-    env: Env,
-    store_dir: Option<PathBuf>,
-    fly_bin: Option<PathBuf>,
-    org: Option<String>,
-    ttl: Option<Duration>,
-    cli_timeout: Option<Duration>,
-    config_file_enabled: bool,
-}
+    /// Token store directory [default: $ATLAS_FLY_TOKENS_DIR, else
+    /// $XDG_DATA_HOME/atlas/fly-tokens, else ~/.local/share/atlas/fly-tokens]
+    #[arg(long = "store", global = true, value_name = "DIR")]
+    pub store_dir: Option<PathBuf>,
 
-impl Default for ConfigOptions {
-    fn default() -> Self {
-        ConfigOptions::new()
-    }
+    /// The fly CLI to run [default: `fly`, else `flyctl`, on PATH]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub fly_bin: Option<PathBuf>,
+
+    /// Fly org slug whose read-only token every app of it shares (`fly
+    /// tokens create readonly -o ORG`) [default: $FLY_ORG]
+    #[arg(long, global = true, value_name = "ORG")]
+    pub org: Option<String>,
+
+    /// Mint deploy tokens (`fly tokens create deploy -a APP`: one per app,
+    /// able to deploy and change it) instead of the org's read-only one
+    #[arg(long, global = true)]
+    pub deploy: bool,
+
+    /// How long a minted token is kept, at least 1s (it is minted to expire
+    /// at Fly 10 min later), e.g. 12h, 30m [default: 24h]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: Option<Duration>,
+
+    /// How long your own token is kept in memory before it is read again (it
+    /// is never stored) [default: 60s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub user_token_ttl: Option<Duration>,
+
+    /// How long the fly CLI may run before it is killed, e.g. 15s, 1m [default: 15s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_cli_timeout)]
+    pub cli_timeout: Option<Duration>,
+
+    /// How long before expiry a token is re-acquired in the background (a
+    /// long-running process only; 0 disables) [default: 1h]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub soft_expiry_lead: Option<Duration>,
+
+    /// After the fly CLI failed for a scope, how long requests get the same
+    /// answer instead of running it again (0 disables) [default: 10s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub failure_window: Option<Duration>,
+
+    /// Do not use your own token (FLY_ACCESS_TOKEN, FLY_API_TOKEN, ~/.fly/config.yml)
+    #[arg(long, global = true)]
+    pub no_config_file: bool,
+
+    /// Where `FLY_*`, `ATLAS_FLY_TOKENS_DIR`, `XDG_DATA_HOME`, `HOME` and
+    /// `PATH` are read (the process environment by default).
+    #[arg(skip)]
+    pub env: Env,
 }
 
 impl ConfigOptions {
     /// The defaults of [`default_config`], reading the process environment.
     pub fn new() -> Self {
-        ConfigOptions {
-            env: Env::process(),
-            store_dir: None,
-            fly_bin: None,
-            org: None,
-            ttl: None,
-            cli_timeout: None,
-            config_file_enabled: true,
-        }
+        ConfigOptions::default()
     }
 
     /// Reads `FLY_*`, `ATLAS_FLY_TOKENS_DIR`, `XDG_DATA_HOME`, `HOME` and
@@ -122,35 +158,9 @@ impl ConfigOptions {
         self
     }
 
-    /// Runs this file as the fly CLI (`--fly-bin`) instead of looking up
-    /// `fly`/`flyctl` on `PATH`.
-    pub fn fly_bin(mut self, path: impl Into<PathBuf>) -> Self {
-        self.fly_bin = Some(path.into());
-        self
-    }
-
-    /// The org passed as `-o` (`--org`); without it, `FLY_ORG`.
+    /// The org (`--org`); without it, `FLY_ORG`.
     pub fn org(mut self, org: impl Into<String>) -> Self {
         self.org = Some(org.into());
-        self
-    }
-
-    /// How long an acquired token is cached (`--ttl`; default 24 h).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    /// How long the fly CLI may run (`--cli-timeout`; default 15 s).
-    pub fn cli_timeout(mut self, timeout: Duration) -> Self {
-        self.cli_timeout = Some(timeout);
-        self
-    }
-
-    /// Whether the user's own token (environment and config file) is
-    /// consulted (`--no-config-file` sets `false`; default `true`).
-    pub fn config_file_enabled(mut self, enabled: bool) -> Self {
-        self.config_file_enabled = enabled;
         self
     }
 
@@ -244,6 +254,29 @@ impl ConfigOptions {
         }
     }
 
+    /// The per-server [`Settings`] these options choose.
+    pub fn settings(&self) -> Settings {
+        let d = Settings::default();
+        Settings {
+            ttl: self.ttl.unwrap_or(d.ttl),
+            user_token_ttl: self.user_token_ttl.unwrap_or(d.user_token_ttl),
+            cli_timeout: self.cli_timeout.unwrap_or(d.cli_timeout),
+            soft_expiry_lead: self.soft_expiry_lead.unwrap_or(d.soft_expiry_lead),
+            failure_window: self.failure_window.unwrap_or(d.failure_window),
+            config_file_enabled: !self.no_config_file,
+            org: self.resolved_org().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "ignoring the org");
+                None
+            }),
+            token_kind: if self.deploy {
+                TokenKind::Deploy
+            } else {
+                TokenKind::Readonly
+            },
+            minter: minter().into(),
+        }
+    }
+
     /// Opens the store ([`open_store`](Self::open_store)) and returns the
     /// configuration.
     ///
@@ -263,20 +296,27 @@ impl ConfigOptions {
         if let Some(path) = self.env.var("PATH") {
             cmd = cmd.search_path(path);
         }
-        let mut config = TokensConfig::default()
+        TokensConfig::default()
             .storage(store)
             .cmd_fn(cmd)
             .config_file_fn(self.fly_config())
-            .config_file_enabled(self.config_file_enabled);
-        if let Some(org) = resolve_org(self.org.as_deref(), &self.env) {
-            config = config.org(org);
-        }
-        if let Some(ttl) = self.ttl {
-            config = config.ttl(ttl);
-        }
-        if let Some(timeout) = self.cli_timeout {
-            config = config.cli_timeout(timeout);
-        }
-        config
+            .settings(self.settings())
+    }
+}
+
+/// Who mints: `atlas@HOST`, so an operator can tell in `fly tokens list`
+/// which machine minted a token (the scope follows in the name).
+fn minter() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        });
+    match host {
+        Some(host) => format!("atlas@{host}"),
+        None => "atlas".to_owned(),
     }
 }

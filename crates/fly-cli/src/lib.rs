@@ -28,8 +28,9 @@
 //! ```
 //!
 //! Helpers: [`resolve_org`] picks the `-o` org (setting, then `FLY_ORG`),
-//! [`looks_like_fly_token`] (re-exported from `atlas-app-server`) and
-//! [`token_expiry_hint`] read a token's shape and its validity window,
+//! [`looks_like_fly_token`] and [`token_expiry`] (re-exported from
+//! `atlas-app-server`, which applies them to every source) read a token's
+//! shape and its validity window,
 //! [`default_store_dir`] says where tokens are kept, [`TokenShapeCheck`]
 //! turns non-token output of any [`CmdFn`](atlas_app_server::CmdFn) into a
 //! miss, and [`Env`] lets every environment lookup be replaced in tests.
@@ -46,12 +47,13 @@
 //! let config = FlyConfig::with_env(Env::from_pairs([("FLY_ACCESS_TOKEN", "FlyV1 fm2_mine")]));
 //! let mine = config.read_token().expect("a user token");
 //!
-//! // Keep it durably.
+//! // Keep a manual token durably (your own token is never stored).
 //! let dir = std::env::temp_dir().join(format!("atlas-lib-doc-{}", std::process::id()));
 //! let store = FileStorage::open(&dir)?;
 //! let app = AppName::new("my-app")?;
-//! store.put(&app, StorageKey::Cached, TokenRecord { token: mine, expires_at: Some(1_900_000_000) }).await?;
-//! assert!(store.get(&app, StorageKey::Cached).await?.is_some());
+//! let key = StorageKey::Manual(app.clone());
+//! store.put(&key, TokenRecord::manual(app, mine)).await?;
+//! assert!(store.get(&key).await?.is_some());
 //!
 //! // Run a "fly CLI" (here a shell standing in for it) the way the AppServer would.
 //! let cli = ProcessCmd::new().fly_bin("/bin/sh");
@@ -87,19 +89,19 @@
 
 mod config;
 mod defaults;
+mod duration;
 mod env;
 mod fly_cmd;
-mod msgpack;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 mod runner;
 mod store;
 mod store_location;
-mod token_format;
 
-pub use atlas_app_server::{check_token_text, looks_like_fly_token, mask_secrets, sanitize};
+pub use atlas_app_server::{check_token_text, looks_like_fly_token, mask_secrets, sanitize, token_expiry};
 pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
 pub use defaults::{default_config, ConfigOptions, InvalidOrg};
+pub use duration::{human_secs, parse_cli_timeout, parse_duration, parse_ttl};
 pub use env::Env;
 pub use fly_cmd::{resolve_org, TokenShapeCheck, FLY_ORG_ENV};
 #[cfg(feature = "redis")]
@@ -110,7 +112,6 @@ pub use redis_store::{
 pub use runner::{find_fly, stop_all_clis, ProcessCmd, DEFAULT_OUTPUT_LIMIT, NO_UPDATE_CHECK_ENV};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use store_location::{url_scheme, StoreLocation, StoreLocationError, StoreSetting, REDIS_SCHEMES, STORE_ENV};
-pub use token_format::token_expiry_hint;
 
 /// The README's Rust snippets, compiled and run as doc tests (only under
 /// `cargo test --doc`) so that they stay true.

@@ -83,6 +83,9 @@ impl Sandbox {
             .env("PATH", format!("{}:/usr/bin:/bin", self.path("bin").display()))
             .env("HOME", self.path("home"))
             .env("FLY_CONFIG_DIR", self.path("flyconfig"))
+            // The org readonly tokens are minted for (tests without one
+            // remove it).
+            .env("FLY_ORG", "acme")
             // The temporary fallback store, if any, lands here.
             .env("TMPDIR", self.path("tmp"))
             .stdin(Stdio::null());
@@ -97,6 +100,26 @@ impl Sandbox {
 
     fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run fly-tokens")
+    }
+
+    /// Runs with `env` set (a `None` value removes the variable).
+    fn run_env(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.output().expect("run fly-tokens")
+    }
+
+    /// `status --json`'s records.
+    fn status(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["status", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["tokens"].as_array().expect("array").clone()
     }
 
     /// Runs `cmd`, killing it (and failing the test) if it has not exited
@@ -174,6 +197,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// One CLI run, minting acme's read-only token with an expiry, a name and
+/// JSON output.
+fn assert_minted_for_acme(calls: &[String]) {
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with("tokens create readonly -o acme --expiry 87000s --name atlas")
+            && calls[0].ends_with(" org:acme --json"),
+        "{calls:?}"
+    );
+}
+
 fn fingerprint(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -190,7 +224,7 @@ fn get_prints_the_token_and_nothing_else() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("{TOKEN}\n"));
     assert!(!stderr(&out).contains("fm2_"), "no token on stderr: {}", stderr(&out));
-    assert_eq!(s.calls(), ["tokens create readonly -o acme"]);
+    assert_minted_for_acme(&s.calls());
 }
 
 #[test]
@@ -326,15 +360,23 @@ fn status_shows_fingerprints_never_tokens() {
     let v: serde_json::Value = serde_json::from_slice(&s.run(&["status", "--json"]).stdout).expect("json");
     let tokens = v["tokens"].as_array().expect("array");
     assert_eq!(tokens.len(), 2);
+    // Sorted: minted records (org:acme), then manual ones.
     assert_eq!(
-        (&tokens[0]["app"], &tokens[0]["kind"], &tokens[0]["expired"]),
-        (&"my-app".into(), &"cached".into(), &false.into())
+        (
+            &tokens[0]["kind"],
+            &tokens[0]["scope"],
+            &tokens[0]["source"],
+            &tokens[0]["expired"]
+        ),
+        (&"minted".into(), &"org:acme".into(), &"cli".into(), &false.into())
     );
+    assert_eq!(tokens[0]["fingerprint"], fingerprint(TOKEN));
+    assert!(tokens[0]["expires_at"].is_i64());
     let left = tokens[0]["expires_in_secs"].as_i64().expect("secs");
     assert!((86_000..=86_400).contains(&left), "ttl 24 h: {left}");
     assert_eq!(
-        (&tokens[1]["app"], &tokens[1]["kind"]),
-        (&"other-app".into(), &"manual".into())
+        (&tokens[1]["kind"], &tokens[1]["scope"], &tokens[1]["source"]),
+        (&"manual".into(), &"app:other-app".into(), &"manual".into())
     );
     assert_eq!(tokens[1]["expires_at"], serde_json::Value::Null);
 }
@@ -371,9 +413,11 @@ fn fly_bin_and_the_users_own_token() {
     let fly = script(elsewhere.path(), "my-flyctl", &format!("echo '{TOKEN}'"));
     let out = s.run(&["--fly-bin", fly.to_str().expect("utf-8"), "get", "my-app"]);
     assert_eq!(stdout(&out), format!("{TOKEN}\n"), "{}", stderr(&out));
-    // The user's own token, from FLY_CONFIG_DIR/config.yml, comes before the CLI.
+    // The user's own token, from FLY_CONFIG_DIR/config.yml, comes before the
+    // CLI (though after the org's stored token: a fresh org here).
     std::fs::write(s.path("flyconfig/config.yml"), "access_token: FlyV1 fm2_bWluZQ==\n").expect("write");
-    let out = s.run(&["get", "other-app"]);
+    std::fs::set_permissions(s.path("flyconfig/config.yml"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = s.run_env(&["get", "other-app"], &[("FLY_ORG", Some("other-org"))]);
     assert_eq!(stdout(&out), "FlyV1 fm2_bWluZQ==\n", "{}", stderr(&out));
 }
 
@@ -396,7 +440,8 @@ fn demo_runs_and_shows_no_raw_token() {
         "source=config",
         "source=manual",
         "sources: cli 1, cache 49",
-        "50 callers -> 1 CLI call",
+        "50 callers, 10 apps -> 1 CLI call",
+        "failed 0s ago",
         "restarted: table, tasks, apps; kept: registry",
         "cached(\"alpha\") = none",
         "source=storage",
@@ -573,7 +618,7 @@ fn an_invalid_org_is_a_usage_error_that_does_not_echo_it() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(s.calls(), ["tokens create readonly -o acme"]);
+    assert_minted_for_acme(&s.calls());
 }
 
 #[test]
@@ -698,7 +743,7 @@ fn a_symlinked_store_is_judged_by_its_target_and_never_chmod_ed() {
     chmod(&target, 0o700);
     let out = run(&["get", "my-app"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(target.join("cached/my-app.json").exists(), "the store is the target");
+    assert!(target.join("org/acme.json").exists(), "the store is the target");
     assert_eq!(mode(&target), 0o700);
 }
 
@@ -756,10 +801,10 @@ fn a_store_created_under_any_umask_is_private_and_usable() {
     cmd.arg("--store").arg(&store).args(["set-manual", "my-app"]);
     let out = feed(cmd, "FlyV1 fm2_bWFudWFs\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for dir in [&store, &store.join("cached"), &store.join("manual")] {
+    for dir in [&store, &store.join("org"), &store.join("app"), &store.join("manual")] {
         assert_eq!(mode(dir), 0o700, "{}", dir.display());
     }
-    for file in ["cached/my-app.json", "manual/my-app.json"] {
+    for file in ["org/acme.json", "manual/my-app.json"] {
         assert_eq!(mode(&store.join(file)), 0o600, "{file}");
     }
     // A missing parent, as `mkdir -p` makes it: the umask's 0500 plus the
@@ -780,7 +825,7 @@ fn the_default_stores_parents_get_normal_modes() {
         assert_eq!(mode(&home.join(parent)), 0o755, "{parent}");
     }
     assert_eq!(mode(&home.join(".local/share/atlas/fly-tokens")), 0o700);
-    assert!(home.join(".local/share/atlas/fly-tokens/cached/my-app.json").exists());
+    assert!(home.join(".local/share/atlas/fly-tokens/org/acme.json").exists());
 }
 
 #[test]
@@ -811,9 +856,9 @@ fn status_changes_nothing_and_lists_damaged_expired_and_moved_aside_records() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));
     assert_eq!(s.run(&["get", "my-app"]).status.code(), Some(0));
-    let cached = s.path("store/cached");
+    let minted = s.path("store/org");
     let write = |name: &str, body: &str| {
-        let path = cached.join(name);
+        let path = minted.join(name);
         std::fs::write(&path, body).expect("write");
         chmod(&path, 0o600);
         path
@@ -821,11 +866,11 @@ fn status_changes_nothing_and_lists_damaged_expired_and_moved_aside_records() {
     write("torn.json", "{\"tok");
     write(
         "old-app.json",
-        r#"{"version":1,"app":"old-app","key":"cached","token":"FlyV1 fm2_b2xk","expires_at":1}"#,
+        r#"{"version":2,"kind":"minted","scope":"org:old-app","source":"cli","token":"FlyV1 fm2_b2xk","expires_at":1}"#,
     );
-    let old_temp = write(".my-app.json.tmp-1-2-3", "{\"tok");
+    let old_temp = write(".acme.json.tmp-1-2-3", "{\"tok");
     support::age(&old_temp, Duration::from_secs(7200));
-    write(&support::temp_file_name("my-app.json", support::dead_pid()), "{\"tok");
+    write(&support::temp_file_name("acme.json", support::dead_pid()), "{\"tok");
     let a_day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
     let secs = a_day_ago
         .duration_since(std::time::UNIX_EPOCH)
@@ -837,24 +882,24 @@ fn status_changes_nothing_and_lists_damaged_expired_and_moved_aside_records() {
     let out = s.run(&["status", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let row = |app: &str| {
+    let row = |scope: &str| {
         v["tokens"]
             .as_array()
             .expect("tokens")
             .iter()
-            .find(|t| t["app"] == app)
-            .unwrap_or_else(|| panic!("{app} is listed: {v}"))
+            .find(|t| t["scope"] == scope)
+            .unwrap_or_else(|| panic!("{scope} is listed: {v}"))
             .clone()
     };
     assert!(
-        row("torn")["error"]
+        row("org:torn")["error"]
             .as_str()
             .is_some_and(|e| e.contains("invalid JSON")),
         "{v}"
     );
-    assert_eq!(row("old-app")["expired"], true, "{v}");
-    assert_eq!(row("my-app")["expired"], false, "{v}");
-    assert_eq!(v["moved_aside"][0]["app"], "gone", "{v}");
+    assert_eq!(row("org:old-app")["expired"], true, "{v}");
+    assert_eq!(row("org:acme")["expired"], false, "{v}");
+    assert_eq!(v["moved_aside"][0]["scope"], "org:gone", "{v}");
     let table = stdout(&s.run(&["status"]));
     assert!(table.contains("unreadable") && table.contains("expired"), "{table}");
     assert!(table.contains("damaged records moved aside"), "{table}");
@@ -915,7 +960,7 @@ fn only_the_implicit_default_falls_back_and_never_for_a_manual_token() {
     );
     let fallback = s.fallback_dir();
     assert_eq!(mode(&fallback), 0o700);
-    assert!(fallback.join("cached/my-app.json").exists());
+    assert!(fallback.join("org/acme.json").exists());
 
     let out = feed(run(&["set-manual", "my-app"]), "FlyV1 fm2_bWFudWFs\n");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -932,8 +977,8 @@ fn a_fifo_as_a_record_never_hangs_get_or_status() {
     s.fly(&format!("echo '{TOKEN}'"));
     assert_eq!(s.run(&["get", "my-app"]).status.code(), Some(0));
     let store = s.path("store");
-    std::fs::remove_file(store.join("cached/my-app.json")).expect("rm");
-    for fifo in ["cached/my-app.json", "manual/my-app.json"] {
+    std::fs::remove_file(store.join("org/acme.json")).expect("rm");
+    for fifo in ["org/acme.json", "manual/my-app.json"] {
         nix::unistd::mkfifo(&store.join(fifo), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
     }
     let out = run_bounded(s.command(&["status", "--json"]));
@@ -959,8 +1004,8 @@ fn a_dead_writers_copy_of_a_token_is_removed_by_the_next_command_that_writes() {
     s.fly(&format!("echo '{TOKEN}'"));
     assert_eq!(s.run(&["get", "my-app"]).status.code(), Some(0));
     let temp = s
-        .path("store/cached")
-        .join(support::temp_file_name("my-app.json", support::dead_pid()));
+        .path("store/org")
+        .join(support::temp_file_name("acme.json", support::dead_pid()));
     std::fs::write(&temp, TOKEN).expect("write");
     chmod(&temp, 0o600);
     assert_eq!(s.run(&["status"]).status.code(), Some(0));
@@ -968,4 +1013,132 @@ fn a_dead_writers_copy_of_a_token_is_removed_by_the_next_command_that_writes() {
     let out = s.run(&["invalidate", "my-app"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!temp.exists(), "a copy of the token a dead writer left is gone");
+}
+
+/// A fake `fly` that mints like flyctl: it checks its arguments (`tokens
+/// create readonly -o acme --expiry Ns --name … --json`; anything else is
+/// flyctl's exit 1) and prints `{"token": …}` with a validity window.
+fn strict_fly(s: &Sandbox, token: &str) {
+    s.fly(&format!(
+        r#"case "$*" in
+  "tokens create readonly -o acme --expiry "*"s --name atlas"*" org:acme --json") ;;
+  "tokens create deploy -a "*" --expiry "*"s --name atlas"*" app:"*" --json") ;;
+  *) echo "Error: unexpected arguments: $*" >&2; exit 1 ;;
+esac
+printf '{{"token":"%s"}}\n' '{token}'"#
+    ));
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs(),
+    )
+    .expect("fits")
+}
+
+#[test]
+fn a_minted_token_is_asked_for_with_an_expiry_and_a_name_and_lives_no_longer_than_its_own() {
+    let s = Sandbox::new();
+    let not_after = now() + 7_200;
+    let token = atlas_app_server::testing::token_with_expiry("strict", not_after);
+    strict_fly(&s, &token);
+    let out = s.run(&["get", "my-app"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{token}\n"));
+    let records = s.status();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0]["expires_at"],
+        not_after - atlas_app_server::EXPIRY_SKEW_SECS,
+        "capped by the token's own expiry, not now + 24 h"
+    );
+}
+
+#[test]
+fn the_apps_of_an_org_share_one_minted_token() {
+    let s = Sandbox::new();
+    let token = atlas_app_server::testing::token_with_expiry("org", now() + 90_000);
+    strict_fly(&s, &token);
+    for app in ["app-a", "app-b", "app-c"] {
+        let out = s.run(&["get", app]);
+        assert_eq!(stdout(&out), format!("{token}\n"), "{}", stderr(&out));
+    }
+    assert_eq!(s.calls().len(), 1, "one CLI call for the org");
+    let records = s.status();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["scope"], "org:acme");
+    // `--deploy` mints per app.
+    let out = s.run(&["--deploy", "get", "app-a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        s.calls()[1].starts_with("tokens create deploy -a app-a "),
+        "{:?}",
+        s.calls()
+    );
+}
+
+#[test]
+fn with_no_org_the_report_says_to_set_one_and_the_cli_is_not_run() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let out = s.run_env(&["get", "my-app"], &[("FLY_ORG", None)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("--org ORG") && err.contains("FLY_ORG"), "{err}");
+    assert!(s.calls().is_empty());
+}
+
+#[test]
+fn your_own_token_is_never_stored_and_the_current_one_wins() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    let old = "FlyV1 fm2_b2xk";
+    let new = "FlyV1 fm2_bmV3";
+    let out = s.run_env(&["get", "a"], &[("FLY_API_TOKEN", Some(old))]);
+    assert_eq!(stdout(&out), format!("{old}\n"), "{}", stderr(&out));
+    assert!(s.status().is_empty(), "your own token is not in the store");
+    let out = s.run_env(&["get", "a"], &[("FLY_API_TOKEN", Some(new))]);
+    assert_eq!(stdout(&out), format!("{new}\n"), "the changed token wins");
+    // Logged out: the CLI mints.
+    let out = s.run(&["get", "a"]);
+    assert_eq!(stdout(&out), format!("{TOKEN}\n"), "{}", stderr(&out));
+    // --no-config-file never serves your token.
+    let out = s.run_env(&["--no-config-file", "get", "b"], &[("FLY_API_TOKEN", Some(new))]);
+    assert_eq!(stdout(&out), format!("{TOKEN}\n"), "{}", stderr(&out));
+    assert!(s.status().iter().all(|r| r["source"] == "cli"));
+}
+
+#[test]
+fn cached_records_of_the_earlier_format_are_deleted_once_and_reacquired() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    // What an earlier fly-tokens left: the user's own token, stored per app.
+    let old = s.path("store/cached");
+    let manual_dir = s.path("store/manual");
+    for dir in [s.path("store"), old.clone(), manual_dir.clone()] {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        chmod(&dir, 0o700);
+    }
+    let write = |path: PathBuf, body: &str| {
+        std::fs::write(&path, body).expect("write");
+        chmod(&path, 0o600);
+    };
+    write(
+        old.join("my-app.json"),
+        r#"{"version":1,"app":"my-app","key":"cached","token":"FlyV1 fm2_T0xE","expires_at":99999999999}"#,
+    );
+    write(
+        manual_dir.join("other.json"),
+        r#"{"version":1,"app":"other","key":"manual","token":"FlyV1 fm2_bWFu","expires_at":null}"#,
+    );
+    let out = s.run(&["get", "my-app"]);
+    assert_eq!(stdout(&out), format!("{TOKEN}\n"), "{}", stderr(&out));
+    assert!(!old.exists(), "the earlier cached records are gone");
+    // A manual record of the earlier format is kept and served.
+    s.fly("exit 1");
+    let out = s.run_env(&["get", "other"], &[("FLY_ORG", None)]);
+    assert_eq!(stdout(&out), "FlyV1 fm2_bWFu\n", "{}", stderr(&out));
 }

@@ -8,32 +8,37 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use atlas_app_server::{AppName, Storage, StorageKey, Token, TokenRecord};
+use atlas_app_server::{OrgName, Scope, Storage, StorageKey, Token, TokenRecord};
 use atlas_fly_cli::FileStorage;
 
 const CHILD_ENV: &str = "ATLAS_CRASH_WRITER_DIR";
 /// Big enough that a write takes a while, so kills land mid-write.
 const BODY: usize = 256 * 1024;
 
-fn app() -> AppName {
-    AppName::new("crash").expect("app")
+fn scope() -> Scope {
+    Scope::Org(OrgName::new("crash").expect("org"))
+}
+
+fn key() -> StorageKey {
+    StorageKey::Minted(scope())
 }
 
 /// Far in the future, so that no record is expired (opening the store for
-/// writing removes expired cached records).
+/// writing removes expired minted records).
 const EPOCH: i64 = 4_000_000_000;
 
 /// Record `i`: a token that names `i`, has a fixed length, and `expires_at = EPOCH + i`.
 fn record(i: i64) -> TokenRecord {
-    TokenRecord {
-        token: Token::new(format!("fm2_{i:012}_{}", "Q".repeat(BODY))),
-        expires_at: Some(EPOCH + i),
-    }
+    TokenRecord::minted(
+        scope(),
+        Token::new(format!("fm2_{i:012}_{}", "Q".repeat(BODY))),
+        EPOCH + i,
+    )
 }
 
 /// Checks that `r` is exactly record `r.expires_at - EPOCH`, and returns that number.
 fn check(r: &TokenRecord) -> i64 {
-    let i = r.expires_at.expect("cached records expire") - EPOCH;
+    let i = r.expires_at.expect("minted records expire") - EPOCH;
     assert!(r.token == record(i).token, "record {i} is whole and consistent");
     i
 }
@@ -49,13 +54,9 @@ fn crash_writer_child() {
         .expect("runtime");
     rt.block_on(async {
         let store = FileStorage::open(&dir).expect("open");
-        let start = store
-            .get(&app(), StorageKey::Cached)
-            .await
-            .expect("get")
-            .map_or(0, |r| check(&r));
+        let start = store.get(&key()).await.expect("get").map_or(0, |r| check(&r));
         for i in start + 1.. {
-            store.put(&app(), StorageKey::Cached, record(i)).await.expect("put");
+            store.put(&key(), record(i)).await.expect("put");
         }
     });
 }
@@ -67,7 +68,7 @@ fn read(dir: &std::path::Path) -> Option<TokenRecord> {
         .expect("runtime");
     rt.block_on(async {
         let store = FileStorage::open_read_only(dir).expect("open");
-        store.get(&app(), StorageKey::Cached).await.expect("readable")
+        store.get(&key()).await.expect("readable")
     })
 }
 
@@ -115,7 +116,7 @@ fn a_writer_killed_mid_write_leaves_a_readable_record() {
     }
     // Killed writers leave temp files behind (evidence that kills landed
     // mid-write); they never hide the record.
-    let leftovers = std::fs::read_dir(dir.path().join("cached"))
+    let leftovers = std::fs::read_dir(dir.path().join("org"))
         .expect("ls")
         .filter(|e| {
             e.as_ref()

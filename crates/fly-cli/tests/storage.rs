@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use atlas_app_server::{AppName, Storage, StorageError, StorageKey, Token, TokenRecord};
+use atlas_app_server::{AppName, RecordSource, Scope, Storage, StorageError, StorageKey, Token, TokenRecord};
 use atlas_fly_cli::{FileStorage, OpenMode, DAMAGED_RECORD_RETENTION};
 
 /// A store in its own temp dir, removed when the store is dropped.
@@ -26,14 +26,17 @@ async fn temp_store() -> TempStore {
 
 #[async_trait]
 impl Storage for TempStore {
-    async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError> {
-        self.store.get(app, key).await
+    async fn get(&self, key: &StorageKey) -> Result<Option<TokenRecord>, StorageError> {
+        self.store.get(key).await
     }
-    async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError> {
-        self.store.put(app, key, record).await
+    async fn put(&self, key: &StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+        self.store.put(key, record).await
     }
-    async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError> {
-        self.store.delete(app, key).await
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        self.store.delete(key).await
+    }
+    async fn delete_if(&self, key: &StorageKey, token: &Token) -> Result<bool, StorageError> {
+        self.store.delete_if(key, token).await
     }
 }
 
@@ -43,10 +46,24 @@ fn app(name: &str) -> AppName {
     AppName::new(name).expect("app name")
 }
 
-fn rec(token: &str, expires_at: Option<i64>) -> TokenRecord {
+/// The key of `a`'s minted (deploy) token.
+fn cached_key(a: &AppName) -> StorageKey {
+    StorageKey::Minted(Scope::App(a.clone()))
+}
+
+fn manual_key(a: &AppName) -> StorageKey {
+    StorageKey::Manual(a.clone())
+}
+
+fn rec(key: &StorageKey, token: &str, expires_at: Option<i64>) -> TokenRecord {
     TokenRecord {
         token: Token::new(token),
         expires_at,
+        source: match key {
+            StorageKey::Minted(_) => RecordSource::Cli,
+            StorageKey::Manual(_) => RecordSource::Manual,
+        },
+        scope: key.scope(),
     }
 }
 
@@ -66,21 +83,18 @@ async fn directories_are_0700_and_files_0600() {
     let store = FileStorage::open(&root).expect("open");
     let a = app("perms");
     store
-        .put(&a, StorageKey::Cached, rec("fm2_c", Some(1)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_c", Some(1)))
         .await
         .expect("put");
     store
-        .put(&a, StorageKey::Manual, rec("fm2_m", None))
+        .put(&manual_key(&a), rec(&manual_key(&a), "fm2_m", None))
         .await
         .expect("put");
-    for dir in [root.clone(), root.join("cached"), root.join("manual")] {
+    for dir in [root.clone(), root.join("app"), root.join("manual")] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
-    assert_eq!(
-        store.record_path(&a, StorageKey::Cached),
-        root.join("cached/perms.json")
-    );
-    assert_eq!(mode(&root.join("cached/perms.json")), 0o600);
+    assert_eq!(store.record_path(&cached_key(&a)), root.join("app/perms.json"));
+    assert_eq!(mode(&root.join("app/perms.json")), 0o600);
     assert_eq!(mode(&root.join("manual/perms.json")), 0o600);
     assert!(!store.is_fallback());
 }
@@ -115,13 +129,16 @@ async fn a_record_directory_others_can_use_is_refused_and_left_alone() {
     let root = d.path().join("store");
     let store = FileStorage::open(&root).expect("open");
     store
-        .put(&app("inside"), StorageKey::Cached, rec("fm2_c", Some(4_000_000_000)))
+        .put(
+            &cached_key(&app("inside")),
+            rec(&cached_key(&app("inside")), "fm2_c", Some(4_000_000_000)),
+        )
         .await
         .expect("put");
-    fs::set_permissions(root.join("cached"), fs::Permissions::from_mode(0o777)).expect("chmod");
+    fs::set_permissions(root.join("app"), fs::Permissions::from_mode(0o777)).expect("chmod");
     let err = FileStorage::open(&root).expect_err("refused");
     assert!(err.to_string().contains("chmod 700"), "{err}");
-    assert_eq!(mode(&root.join("cached")), 0o777);
+    assert_eq!(mode(&root.join("app")), 0o777);
     assert!(FileStorage::open_read_only(&root).is_err());
 }
 
@@ -166,7 +183,10 @@ async fn a_symlinked_store_is_judged_by_its_target_and_never_chmod_ed() {
     fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).expect("chmod");
     let store = FileStorage::open(&link).expect("open");
     store
-        .put(&app("linked"), StorageKey::Manual, rec("fm2_m", None))
+        .put(
+            &manual_key(&app("linked")),
+            rec(&manual_key(&app("linked")), "fm2_m", None),
+        )
         .await
         .expect("put");
     assert!(target.join("manual/linked.json").exists());
@@ -186,31 +206,28 @@ async fn record_files_others_can_read_are_damaged_and_never_chmod_ed() {
     let store = FileStorage::open(d.path()).expect("open");
     let a = app("loose-file");
     store
-        .put(&a, StorageKey::Cached, rec("fm2_c", Some(4_000_000_000)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_c", Some(4_000_000_000)))
         .await
         .expect("put");
     store
-        .put(&a, StorageKey::Manual, rec("fm2_m", None))
+        .put(&manual_key(&a), rec(&manual_key(&a), "fm2_m", None))
         .await
         .expect("put");
-    let (cached, manual) = (
-        store.record_path(&a, StorageKey::Cached),
-        store.record_path(&a, StorageKey::Manual),
-    );
+    let (cached, manual) = (store.record_path(&cached_key(&a)), store.record_path(&manual_key(&a)));
     for path in [&cached, &manual] {
         fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
     }
     let store = FileStorage::open(d.path()).expect("reopen");
 
     // The manual one: an error that says how to fix it; left as it is.
-    let err = store.get(&a, StorageKey::Manual).await.expect_err("refused");
+    let err = store.get(&manual_key(&a)).await.expect_err("refused");
     assert!(
         matches!(&err, StorageError::Corrupt(m) if m.contains("0644") && m.contains("chmod 600")),
         "{err}"
     );
     assert_eq!(mode(&manual), 0o644);
     // The cached one: a miss, moved aside with its mode untouched.
-    assert_eq!(store.get(&a, StorageKey::Cached).await.expect("a miss"), None);
+    assert_eq!(store.get(&cached_key(&a)).await.expect("a miss"), None);
     let aside = store.moved_aside().await.expect("list");
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(mode(&aside[0].path), 0o644);
@@ -223,23 +240,23 @@ async fn records_outlive_the_store_and_can_be_shared() {
         FileStorage::open(d.path()).expect("open"),
     );
     let a = app("shared");
-    one.put(&a, StorageKey::Manual, rec("fm2_one", None))
+    one.put(&manual_key(&a), rec(&manual_key(&a), "fm2_one", None))
         .await
         .expect("put");
     assert_eq!(
-        two.get(&a, StorageKey::Manual).await.expect("get"),
-        Some(rec("fm2_one", None))
+        two.get(&manual_key(&a)).await.expect("get"),
+        Some(rec(&manual_key(&a), "fm2_one", None))
     );
-    two.put(&a, StorageKey::Manual, rec("fm2_two", None))
+    two.put(&manual_key(&a), rec(&manual_key(&a), "fm2_two", None))
         .await
         .expect("put");
     drop((one, two));
     let three = FileStorage::open(d.path()).expect("open");
     assert_eq!(
-        three.get(&a, StorageKey::Manual).await.expect("get"),
-        Some(rec("fm2_two", None))
+        three.get(&manual_key(&a)).await.expect("get"),
+        Some(rec(&manual_key(&a), "fm2_two", None))
     );
-    three.delete(&a, StorageKey::Manual).await.expect("delete");
+    three.delete(&manual_key(&a)).await.expect("delete");
     assert!(!d.path().join("manual/shared.json").exists());
 }
 
@@ -255,10 +272,10 @@ async fn concurrent_writers_never_tear_a_record() {
             for i in 0..25 {
                 let token = format!("fm2_{w}_{i:02}_{}", "x".repeat(5000));
                 store
-                    .put(&a, StorageKey::Cached, rec(&token, Some(i)))
+                    .put(&cached_key(&a), rec(&cached_key(&a), &token, Some(i)))
                     .await
                     .expect("put");
-                let got = store.get(&a, StorageKey::Cached).await.expect("get").expect("present");
+                let got = store.get(&cached_key(&a)).await.expect("get").expect("present");
                 assert_eq!(got.token.expose().len(), token.len(), "whole records only");
             }
         }));
@@ -285,12 +302,12 @@ async fn an_unusable_directory_falls_back_to_a_private_temp_dir() {
     assert_eq!(mode(store.dir()), 0o700);
     let a = app("fallback");
     store
-        .put(&a, StorageKey::Cached, rec("fm2_f", Some(9)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_f", Some(9)))
         .await
         .expect("put");
     assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_f", Some(9)))
+        store.get(&cached_key(&a)).await.expect("get"),
+        Some(rec(&cached_key(&a), "fm2_f", Some(9)))
     );
     assert!(logs.text().contains("falling back to a temporary one"), "a warning");
 
@@ -304,7 +321,7 @@ async fn an_unusable_directory_falls_back_to_a_private_temp_dir() {
     let listed = FileStorage::open_or_fallback_in(d.path().join("missing"), temp_root.path(), OpenMode::ReadOnly)
         .expect("read-only");
     assert!(listed.is_fallback());
-    assert_eq!(listed.entries().await.expect("entries"), vec![(a, StorageKey::Cached)]);
+    assert_eq!(listed.entries().await.expect("entries"), vec![cached_key(&a)]);
     assert!(!d.path().join("missing").exists());
 }
 
@@ -314,25 +331,19 @@ async fn an_unreadable_cached_record_is_moved_aside_and_read_as_a_miss() {
     let d = support::private_tempdir();
     let store = FileStorage::open(d.path()).expect("open");
     let a = app("torn-cached");
-    let path = store.record_path(&a, StorageKey::Cached);
+    let path = store.record_path(&cached_key(&a));
     let garbage = b"{\"version\":1,\"app\":\"torn-cached\",\"key\":\"cached\",\"token\":\"fm2_LEAKcached";
     fs::write(&path, garbage).expect("write");
 
-    assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("a miss, not an error"),
-        None
-    );
+    assert_eq!(store.get(&cached_key(&a)).await.expect("a miss, not an error"), None);
     assert!(!path.exists(), "moved away from its name");
-    let aside: Vec<_> = fs::read_dir(d.path().join("cached"))
+    let aside: Vec<_> = fs::read_dir(d.path().join("app"))
         .expect("ls")
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
         .filter(|n| n.starts_with("torn-cached.json.corrupt-"))
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
-    assert_eq!(
-        fs::read(d.path().join("cached").join(&aside[0])).expect("read"),
-        garbage
-    );
+    assert_eq!(fs::read(d.path().join("app").join(&aside[0])).expect("read"), garbage);
 
     let text = logs.text();
     assert!(text.contains("moved it aside"), "{text}");
@@ -340,14 +351,14 @@ async fn an_unreadable_cached_record_is_moved_aside_and_read_as_a_miss() {
 
     // The app recovers: a new record is written and read normally.
     store
-        .put(&a, StorageKey::Cached, rec("fm2_new", Some(5)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_new", Some(5)))
         .await
         .expect("put");
     assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_new", Some(5)))
+        store.get(&cached_key(&a)).await.expect("get"),
+        Some(rec(&cached_key(&a), "fm2_new", Some(5)))
     );
-    assert_eq!(store.entries().await.expect("entries"), vec![(a, StorageKey::Cached)]);
+    assert_eq!(store.entries().await.expect("entries"), vec![cached_key(&a)]);
 }
 
 #[tokio::test]
@@ -356,16 +367,16 @@ async fn an_unreadable_manual_record_is_an_error_and_is_left_untouched() {
     let store = FileStorage::open(d.path()).expect("open");
     let a = app("torn-manual");
     store
-        .put(&a, StorageKey::Cached, rec("fm2_cached", Some(5)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_cached", Some(5)))
         .await
         .expect("put");
-    let path = store.record_path(&a, StorageKey::Manual);
+    let path = store.record_path(&manual_key(&a));
     let garbage = b"{\"token\": \"fm2_LEAKmanual\", \"expires_at\": \"soon\"}";
     fs::write(&path, garbage).expect("write");
     let before = fs::metadata(&path).expect("metadata");
 
     for _ in 0..2 {
-        let err = store.get(&a, StorageKey::Manual).await.expect_err("corrupt");
+        let err = store.get(&manual_key(&a)).await.expect_err("corrupt");
         let StorageError::Corrupt(msg) = &err else {
             panic!("{err:?}")
         };
@@ -384,8 +395,8 @@ async fn an_unreadable_manual_record_is_an_error_and_is_left_untouched() {
         "nothing moved or added"
     );
     assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_cached", Some(5))),
+        store.get(&cached_key(&a)).await.expect("get"),
+        Some(rec(&cached_key(&a), "fm2_cached", Some(5))),
         "the app's cached record is unaffected"
     );
 }
@@ -396,18 +407,14 @@ async fn a_record_under_the_wrong_name_is_damage() {
     let store = FileStorage::open(d.path()).expect("open");
     let (a, b) = (app("owner"), app("thief"));
     store
-        .put(&a, StorageKey::Cached, rec("fm2_a", Some(5)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_a", Some(5)))
         .await
         .expect("put");
-    fs::copy(
-        store.record_path(&a, StorageKey::Cached),
-        store.record_path(&b, StorageKey::Cached),
-    )
-    .expect("cp");
-    assert_eq!(store.get(&b, StorageKey::Cached).await.expect("get"), None);
+    fs::copy(store.record_path(&cached_key(&a)), store.record_path(&cached_key(&b))).expect("cp");
+    assert_eq!(store.get(&cached_key(&b)).await.expect("get"), None);
     assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_a", Some(5)))
+        store.get(&cached_key(&a)).await.expect("get"),
+        Some(rec(&cached_key(&a), "fm2_a", Some(5)))
     );
 }
 
@@ -417,11 +424,11 @@ async fn temp_files_of_dead_writers_are_ignored_then_swept() {
     let store = FileStorage::open(d.path()).expect("open");
     let a = app("swept");
     store
-        .put(&a, StorageKey::Cached, rec("fm2_ok", Some(5)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_ok", Some(5)))
         .await
         .expect("put");
-    let old = d.path().join("cached/.swept.json.tmp-1-2-3");
-    let fresh = d.path().join("cached/.swept.json.tmp-4-5-6");
+    let old = d.path().join("app/.swept.json.tmp-1-2-3");
+    let fresh = d.path().join("app/.swept.json.tmp-4-5-6");
     fs::write(&old, "{\"tor").expect("write");
     fs::write(&fresh, "{\"tor").expect("write");
     let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
@@ -432,10 +439,10 @@ async fn temp_files_of_dead_writers_are_ignored_then_swept() {
         .expect("age it");
 
     assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_ok", Some(5)))
+        store.get(&cached_key(&a)).await.expect("get"),
+        Some(rec(&cached_key(&a), "fm2_ok", Some(5)))
     );
-    assert_eq!(store.entries().await.expect("entries"), vec![(a, StorageKey::Cached)]);
+    assert_eq!(store.entries().await.expect("entries"), vec![cached_key(&a)]);
     let _reopened = FileStorage::open(d.path()).expect("reopen");
     assert!(!old.exists(), "a stale temp file is removed");
     assert!(fresh.exists(), "a recent one may belong to a live writer");
@@ -447,25 +454,31 @@ async fn temp_files_of_dead_writers_are_ignored_then_swept() {
 async fn cluttered_store(d: &Path) -> FileStorage {
     let store = FileStorage::open(d).expect("open");
     store
-        .put(&app("good"), StorageKey::Cached, rec("fm2_good", Some(4_000_000_000)))
+        .put(
+            &cached_key(&app("good")),
+            rec(&cached_key(&app("good")), "fm2_good", Some(4_000_000_000)),
+        )
         .await
         .expect("put");
     store
-        .put(&app("stale"), StorageKey::Cached, rec("fm2_stale", Some(1)))
+        .put(
+            &cached_key(&app("stale")),
+            rec(&cached_key(&app("stale")), "fm2_stale", Some(1)),
+        )
         .await
         .expect("put");
-    fs::write(d.join("cached/torn.json"), "{\"tok").expect("write");
+    fs::write(d.join("app/torn.json"), "{\"tok").expect("write");
     fs::write(d.join("manual/torn.json"), "{\"tok").expect("write");
-    for path in ["cached/torn.json", "manual/torn.json"] {
+    for path in ["app/torn.json", "manual/torn.json"] {
         fs::set_permissions(d.join(path), fs::Permissions::from_mode(0o600)).expect("chmod");
     }
     let temp = d
-        .join("cached")
+        .join("app")
         .join(support::temp_file_name("good.json", support::dead_pid()));
     fs::write(&temp, "{\"tor").expect("write");
     let long_ago = SystemTime::now() - DAMAGED_RECORD_RETENTION - Duration::from_secs(60);
     let secs = long_ago.duration_since(std::time::UNIX_EPOCH).expect("epoch").as_secs();
-    fs::write(d.join(format!("cached/old.json.corrupt-{secs}")), "x").expect("write");
+    fs::write(d.join(format!("app/old.json.corrupt-{secs}")), "x").expect("write");
     store
 }
 
@@ -480,18 +493,20 @@ async fn a_read_only_store_creates_moves_and_removes_nothing() {
     let entries = store.entries().await.expect("entries");
     assert_eq!(entries.len(), 4, "{entries:?}");
     assert_eq!(
-        store.get(&app("stale"), StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_stale", Some(1))),
+        store.get(&cached_key(&app("stale"))).await.expect("get"),
+        Some(rec(&cached_key(&app("stale")), "fm2_stale", Some(1))),
         "an expired record is listed as it is"
     );
-    for key in [StorageKey::Cached, StorageKey::Manual] {
-        let err = store.get(&app("torn"), key).await.expect_err("damaged");
+    for key in [cached_key(&app("torn")), manual_key(&app("torn"))] {
+        let err = store.get(&key).await.expect_err("damaged");
         assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
     }
     assert_eq!(store.moved_aside().await.expect("list").len(), 1);
     for result in [
-        store.put(&app("good"), StorageKey::Cached, rec("fm2_x", None)).await,
-        store.delete(&app("good"), StorageKey::Cached).await,
+        store
+            .put(&cached_key(&app("good")), rec(&cached_key(&app("good")), "fm2_x", None))
+            .await,
+        store.delete(&cached_key(&app("good"))).await,
     ] {
         assert!(matches!(result, Err(StorageError::Unavailable(_))), "{result:?}");
     }
@@ -502,7 +517,7 @@ async fn a_read_only_store_creates_moves_and_removes_nothing() {
     let missing = e.path().join("nonexistent/x/y/../z");
     let store = FileStorage::open_read_only(&missing).expect("open read-only");
     assert_eq!(store.entries().await.expect("entries"), vec![]);
-    assert_eq!(store.get(&app("good"), StorageKey::Manual).await.expect("get"), None);
+    assert_eq!(store.get(&manual_key(&app("good"))).await.expect("get"), None);
     assert_eq!(store.moved_aside().await.expect("list"), vec![]);
     assert_eq!(fs::read_dir(e.path()).expect("ls").count(), 0, "nothing created");
 }
@@ -511,7 +526,7 @@ async fn a_read_only_store_creates_moves_and_removes_nothing() {
 async fn opening_for_writing_sweeps_what_nobody_will_use_again() {
     let d = support::private_tempdir();
     cluttered_store(d.path()).await;
-    let cached = d.path().join("cached");
+    let cached = d.path().join("app");
     let live = cached.join(support::temp_file_name("good.json", std::process::id()));
     let foreign_fresh = cached.join(".good.json.tmp-elsewhere-1-0-0");
     let foreign_old = cached.join(".good.json.tmp-elsewhere-2-0-0");
@@ -557,26 +572,23 @@ async fn delete_removes_what_dead_writers_left_of_the_record() {
     let (a, b) = (app("deleted"), app("kept"));
     for x in [&a, &b] {
         store
-            .put(x, StorageKey::Cached, rec("fm2_c", Some(4_000_000_000)))
+            .put(&cached_key(x), rec(&cached_key(x), "fm2_c", Some(4_000_000_000)))
             .await
             .expect("put");
     }
     // Left after the store was opened, by writers that died since.
     let dead = support::dead_pid();
-    let of_a = d
-        .path()
-        .join("cached")
-        .join(support::temp_file_name("deleted.json", dead));
+    let of_a = d.path().join("app").join(support::temp_file_name("deleted.json", dead));
     let of_a_live = d
         .path()
-        .join("cached")
+        .join("app")
         .join(support::temp_file_name("deleted.json", std::process::id()));
-    let of_b = d.path().join("cached").join(support::temp_file_name("kept.json", dead));
+    let of_b = d.path().join("app").join(support::temp_file_name("kept.json", dead));
     for path in [&of_a, &of_a_live, &of_b] {
         fs::write(path, "FlyV1 fm2_secret").expect("write");
     }
-    store.delete(&a, StorageKey::Cached).await.expect("delete");
-    assert!(!store.record_path(&a, StorageKey::Cached).exists());
+    store.delete(&cached_key(&a)).await.expect("delete");
+    assert!(!store.record_path(&cached_key(&a)).exists());
     assert!(!of_a.exists(), "no copy of the deleted token stays behind");
     assert!(of_a_live.exists(), "a live writer's file is its own");
     assert!(of_b.exists(), "another record's leftovers wait for the next open");
@@ -605,10 +617,7 @@ async fn a_fifo_as_a_record_is_damage_and_never_a_hang() {
     let d = support::private_tempdir();
     let store = FileStorage::open(d.path()).expect("open");
     let a = app("piped");
-    let (cached, manual) = (
-        store.record_path(&a, StorageKey::Cached),
-        store.record_path(&a, StorageKey::Manual),
-    );
+    let (cached, manual) = (store.record_path(&cached_key(&a)), store.record_path(&manual_key(&a)));
     fifo(&cached);
     fifo(&manual);
 
@@ -616,19 +625,17 @@ async fn a_fifo_as_a_record_is_damage_and_never_a_hang() {
     let listing = FileStorage::open_read_only(d.path()).expect("open read-only");
     for path in [&cached, &manual] {
         let key = if path == &cached {
-            StorageKey::Cached
+            cached_key(&a)
         } else {
-            StorageKey::Manual
+            manual_key(&a)
         };
-        let err = bounded(path, listing.get(&a, key)).await.expect_err("damaged");
+        let err = bounded(path, listing.get(&key)).await.expect_err("damaged");
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
     assert_eq!(listing.entries().await.expect("entries").len(), 2);
 
     // The manual one is an error and stays; the cached one is a miss.
-    let err = bounded(&manual, store.get(&a, StorageKey::Manual))
-        .await
-        .expect_err("corrupt");
+    let err = bounded(&manual, store.get(&manual_key(&a))).await.expect_err("corrupt");
     assert!(
         matches!(&err, StorageError::Corrupt(m) if m.contains("not a regular file")),
         "{err}"
@@ -638,33 +645,56 @@ async fn a_fifo_as_a_record_is_damage_and_never_a_hang() {
         .file_type()
         .is_fifo());
     assert_eq!(
-        bounded(&cached, store.get(&a, StorageKey::Cached))
-            .await
-            .expect("a miss"),
+        bounded(&cached, store.get(&cached_key(&a))).await.expect("a miss"),
         None
     );
     assert!(!cached.exists(), "moved aside");
     store
-        .put(&a, StorageKey::Cached, rec("fm2_new", Some(4_000_000_000)))
+        .put(&cached_key(&a), rec(&cached_key(&a), "fm2_new", Some(4_000_000_000)))
         .await
         .expect("put");
     assert_eq!(
-        store.get(&a, StorageKey::Cached).await.expect("get"),
-        Some(rec("fm2_new", Some(4_000_000_000)))
+        store.get(&cached_key(&a)).await.expect("get"),
+        Some(rec(&cached_key(&a), "fm2_new", Some(4_000_000_000)))
     );
 
     // A symlink is damage too, even to a good record.
     let b = app("linked");
     store
-        .put(&b, StorageKey::Manual, rec("fm2_m", None))
+        .put(&manual_key(&b), rec(&manual_key(&b), "fm2_m", None))
         .await
         .expect("put");
     let other = app("other");
     std::os::unix::fs::symlink(
-        store.record_path(&b, StorageKey::Manual),
-        store.record_path(&other, StorageKey::Manual),
+        store.record_path(&manual_key(&b)),
+        store.record_path(&manual_key(&other)),
     )
     .expect("symlink");
-    let err = store.get(&other, StorageKey::Manual).await.expect_err("a symlink");
+    let err = store.get(&manual_key(&other)).await.expect_err("a symlink");
     assert!(err.to_string().contains("symbolic link"), "{err}");
+}
+
+#[tokio::test]
+async fn an_org_and_an_app_of_one_name_live_in_separate_files() {
+    let d = support::private_tempdir();
+    let store = FileStorage::open(d.path()).expect("open");
+    let org = StorageKey::Minted(Scope::Org(atlas_app_server::OrgName::new("same").expect("org")));
+    let (app_key, manual) = (cached_key(&app("same")), manual_key(&app("same")));
+    for key in [&org, &app_key, &manual] {
+        store
+            .put(key, rec(key, &format!("fm2_{}", key.kind()), Some(9)))
+            .await
+            .expect("put");
+    }
+    let paths: Vec<_> = [&org, &app_key, &manual].iter().map(|k| store.record_path(k)).collect();
+    assert_eq!(
+        paths,
+        [
+            d.path().join("org/same.json"),
+            d.path().join("app/same.json"),
+            d.path().join("manual/same.json")
+        ]
+    );
+    assert!(paths.iter().all(|p| p.exists()));
+    assert_eq!(store.entries().await.expect("entries").len(), 3);
 }

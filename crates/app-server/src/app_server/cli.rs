@@ -1,22 +1,32 @@
-//! The CLI link: `fly tokens create …` under `cli_timeout`.
+//! Running `fly tokens create … --json` under `cli_timeout`, and reading
+//! what it printed.
 
 use crate::report::stderr_summary;
 use crate::token_shape::looks_like_fly_token;
-use crate::{AppName, CliFinding, Token, TokensConfig};
+use crate::{AppName, CliFinding, Scope, Token, TokensConfig};
 
-/// Runs the fly CLI once for `app`. A token, or what it found instead.
+/// `fly tokens create --json` prints `{"token": "…"}`.
+#[derive(serde::Deserialize)]
+struct Json {
+    token: String,
+}
+
+/// Runs the fly CLI once for `scope` (on behalf of `app`, named in logs). A token, or what it found instead.
 ///
 /// The command's future is dropped when `cli_timeout` runs out: the
 /// [`CmdFn`](crate::CmdFn) contract says dropping it stops the process.
 /// Warnings carry the exit code or signal, never the output (stdout may be
 /// a token); the finding keeps stderr only sanitised.
-pub(crate) async fn acquire(settings: &TokensConfig, app: &AppName) -> Result<Token, CliFinding> {
-    let args = settings.cli_args(app.as_str());
-    let run = settings.cmd_fn.run("fly", &args);
+pub(crate) async fn acquire(config: &TokensConfig, app: &AppName, scope: &Scope) -> Result<Token, CliFinding> {
+    let settings = &config.settings;
+    let args = settings.cli_args(scope);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = config.cmd_fn.run("fly", &args);
     let out = match tokio::time::timeout(settings.cli_timeout, run).await {
         Err(_) => {
             tracing::warn!(
                 app = %app,
+                scope = %scope,
                 timeout_ms = u64::try_from(settings.cli_timeout.as_millis()).unwrap_or(u64::MAX),
                 "`fly tokens create` timed out; the process was stopped"
             );
@@ -25,52 +35,73 @@ pub(crate) async fn acquire(settings: &TokensConfig, app: &AppName) -> Result<To
             });
         }
         Ok(Err(e)) => {
-            tracing::warn!(app = %app, error = %e, "`fly tokens create` could not be run");
+            tracing::warn!(app = %app, scope = %scope, error = %e, "`fly tokens create` could not be run");
             return Err(CliFinding::NotRun(e.to_string()));
         }
         Ok(Ok(out)) => out,
     };
     if let Some(signal) = out.signal {
-        tracing::warn!(app = %app, signal, "`fly tokens create` was killed by a signal");
+        tracing::warn!(app = %app, scope = %scope, signal, "`fly tokens create` was killed by a signal");
         return Err(CliFinding::Killed {
             signal,
             stderr: stderr_summary(&out.stderr),
         });
     }
     if out.exit_code != 0 {
-        tracing::warn!(app = %app, exit_code = out.exit_code, "`fly tokens create` failed");
+        tracing::warn!(app = %app, scope = %scope, exit_code = out.exit_code, "`fly tokens create` failed");
         return Err(CliFinding::Exited {
             code: out.exit_code,
             stderr: stderr_summary(&out.stderr),
         });
     }
     if out.stdout_truncated {
-        tracing::warn!(app = %app, exit_code = 0, "`fly tokens create` printed more than the output limit");
+        tracing::warn!(app = %app, scope = %scope, exit_code = 0, "`fly tokens create` printed more than the output limit");
         return Err(CliFinding::TooLarge);
     }
     let stdout = out.stdout.trim();
     if stdout.is_empty() {
-        tracing::warn!(app = %app, exit_code = 0, "`fly tokens create` printed nothing");
+        tracing::warn!(app = %app, scope = %scope, exit_code = 0, "`fly tokens create` printed nothing");
         return Err(CliFinding::EmptyOutput);
     }
-    if super::resolve::refused(app, "the output of `fly tokens create`", &Token::new(stdout)).is_some() {
+    let Some(candidate) = candidate(stdout) else {
+        tracing::warn!(app = %app, scope = %scope, exit_code = 0, "`fly tokens create --json` printed no token");
+        return Err(CliFinding::NotAToken);
+    };
+    if super::resolve::refused(app, "the output of `fly tokens create`", &candidate).is_some() {
         return Err(CliFinding::NotAToken);
     }
-    if !looks_like_fly_token(stdout) {
+    if !looks_like_fly_token(candidate.expose()) {
         tracing::warn!(
             app = %app,
+            scope = %scope,
             exit_code = 0,
             "`fly tokens create` printed something that is not a Fly token"
         );
         return Err(CliFinding::NotAToken);
     }
-    Ok(Token::new(stdout))
+    Ok(candidate)
+}
+
+/// What `stdout` (trimmed) offers as the token: the `token` of a JSON
+/// object, or, from a CLI that ignores `--json`, the whole output. `None`
+/// for JSON without a `token` string.
+fn candidate(stdout: &str) -> Option<Token> {
+    if stdout.starts_with('{') {
+        return serde_json::from_str::<Json>(stdout).ok().map(|j| Token::new(j.token));
+    }
+    Some(Token::new(stdout))
+}
+
+/// The token in `stdout`, if it is one (for the tests below).
+#[cfg(test)]
+fn parse(stdout: &str) -> Option<Token> {
+    candidate(stdout).filter(|t| crate::check_token_text(t.expose()).is_ok() && looks_like_fly_token(t.expose()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{cmd_fn, CmdOutput};
+    use crate::{cmd_fn, CmdOutput, OrgName};
 
     async fn finding(out: CmdOutput) -> CliFinding {
         let settings = TokensConfig::default().cmd_fn(cmd_fn(move |_, _| {
@@ -78,7 +109,8 @@ mod tests {
             async move { Ok(out) }
         }));
         let app = AppName::new("my-app").expect("valid");
-        acquire(&settings, &app).await.expect_err("a miss")
+        let scope = Scope::Org(OrgName::new("acme").expect("valid"));
+        acquire(&settings, &app, &scope).await.expect_err("a miss")
     }
 
     #[tokio::test]
@@ -112,5 +144,17 @@ mod tests {
             }
         );
         assert_eq!(f.stderr_line(), "Error: bad token FlyV1 …");
+    }
+
+    #[test]
+    fn json_or_a_plain_line() {
+        let t = |s: &str| parse(s).map(|t| t.expose().to_owned());
+        assert_eq!(t(r#"{"token":"FlyV1 fm2_abc"}"#).as_deref(), Some("FlyV1 fm2_abc"));
+        assert_eq!(t(r#"{"token": "fm2_abc", "other": 1}"#).as_deref(), Some("fm2_abc"));
+        assert_eq!(t("FlyV1 fm2_abc").as_deref(), Some("FlyV1 fm2_abc"));
+        assert_eq!(t(r#"{"token":"not a token"}"#), None);
+        assert_eq!(t(r#"{"tok":"fm2_abc"}"#), None);
+        assert_eq!(t("{broken"), None);
+        assert_eq!(t("Update available\nFlyV1 fm2_abc"), None);
     }
 }

@@ -7,13 +7,18 @@
 //!   token there); when a resolution ends, every get that queued up during
 //!   it gets the same answer, so the CLI runs once for all of them, whether
 //!   it succeeds or fails.
-//! - **Persists** go to the task supervisor, ordered per app by the
+//! - **Scopes**: apps whose tokens share a scope (an org) share its token,
+//!   its single flight and its failure window (`scopes.rs`, `flight.rs`).
+//! - **Persists** go to the task supervisor, ordered per scope by the
 //!   stack's persist lanes (`persist.rs`).
 //! - **Fencing**: a server keeps the table of the tree incarnation it was
 //!   started in; a newer incarnation has a new table, so an old server's
 //!   late write lands in a dead table and is dropped.
 
 mod cli;
+mod flight;
+mod invalidate;
+mod links;
 mod mailbox;
 mod request;
 mod resolve;
@@ -25,6 +30,7 @@ use std::sync::Arc;
 use atlas_supervisor::{Child, ChildContext, ChildSpec, KillHandle, RestartType, StartError};
 use tokio::sync::oneshot;
 
+pub(crate) use invalidate::invalidate;
 pub(crate) use request::{Request, Resolved};
 
 use self::mailbox::Mailbox;
@@ -118,7 +124,7 @@ pub(crate) fn child_spec(
         let registered = inc.registry.register(app.clone(), handle);
         let env = ServerEnv {
             app: app.clone(),
-            settings,
+            config: settings,
             inc: inc.clone(),
         };
         async move {

@@ -1,33 +1,75 @@
 //! The resolution chain of SPEC.md §5, run inside the AppServer.
+//!
+//! **The order of the links is stated here, in [`CHAIN`], and nowhere
+//! else.** Each link lives in its own file under `links/` and answers a hit
+//! or a miss with its finding; adding a link is a variant of [`Link`], its
+//! place in `CHAIN`, its file, and its finding in the report.
 
 use std::sync::Arc;
 
-use super::cli;
+use super::links;
 use super::request::Resolved;
-use crate::seams::{read_user_token, UserTokenRead};
 use crate::tree::Incarnation;
+use crate::{check_token_text, TokenTextError};
 use crate::{
-    check_token_text, AppName, ManualFinding, NoTokenReport, Source, StorageFinding, StorageKey, Token, TokenError,
-    TokenRecord, TokenTextError, TokensConfig, UserTokenFinding, USER_TOKEN_READ_TIMEOUT,
+    AppName, CliFinding, ManualFinding, NoTokenReport, Scope, Source, StorageFinding, Token, TokenError, TokensConfig,
+    UserTokenFinding,
 };
 
-/// What one AppServer incarnation works with: its settings snapshot, and
-/// the table and task supervisor of the tree incarnation it was started in
-/// (never a newer one's).
+/// One link of the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// The table again (coalescing), then the scope's current token.
+    Cache,
+    /// The stored minted record of the app's scope.
+    Store,
+    /// The user's own token (environment, config file); never stored.
+    UserToken,
+    /// `fly tokens create`, once per scope (the single flight).
+    Cli,
+    /// The stored manual override of the app.
+    Manual,
+}
+
+/// The chain, first hit wins.
+pub(crate) const CHAIN: [Link; 5] = [Link::Cache, Link::Store, Link::UserToken, Link::Cli, Link::Manual];
+
+/// What one AppServer incarnation works with: its config snapshot, and
+/// the table, scopes and task supervisor of the tree incarnation it was
+/// started in (never a newer one's).
 pub(crate) struct ServerEnv {
     pub(crate) app: AppName,
-    pub(crate) settings: Arc<TokensConfig>,
+    pub(crate) config: Arc<TokensConfig>,
     pub(crate) inc: Arc<Incarnation>,
 }
 
-/// Which links a resolution starts from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which links a resolution accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// A get: the table again, then storage, then the rest.
+    /// A get: the table again, then the rest.
     Normal,
-    /// A refresh or soft-expiry re-resolution: the table and the stored
-    /// copy hold the token being replaced, so both are skipped.
-    Replace,
+    /// A refresh or soft-expiry re-resolution: the table is skipped, and so
+    /// is any copy (the scope's current token, the stored record, the
+    /// user's token) equal to the token being replaced; a newer one stored
+    /// meanwhile is taken.
+    Replace(Option<Token>),
+}
+
+impl Mode {
+    /// The token being replaced, if any.
+    pub(crate) fn replacing(&self) -> Option<&Token> {
+        match self {
+            Mode::Normal => None,
+            Mode::Replace(t) => t.as_ref(),
+        }
+    }
+}
+
+/// What the links of one resolution share.
+pub(crate) struct Cx {
+    pub(crate) mode: Mode,
+    pub(crate) now: i64,
+    pub(crate) scope: Option<Scope>,
 }
 
 /// A resolution's answer, and the expiry of a token it just cached (which
@@ -38,7 +80,7 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    fn hit(token: Token, source: Source, cached_until: Option<i64>) -> Self {
+    pub(crate) fn hit(token: Token, source: Source, cached_until: Option<i64>) -> Self {
         Self {
             resolved: Resolved {
                 result: Ok(token),
@@ -49,102 +91,49 @@ impl Outcome {
     }
 }
 
+/// What a link that had no token found.
+pub(crate) enum Miss {
+    Cache,
+    Storage(StorageFinding),
+    UserToken(UserTokenFinding),
+    Cli(CliFinding),
+    Manual(ManualFinding),
+}
+
 impl ServerEnv {
     /// Runs the chain; the first link with a token wins.
     pub(crate) async fn resolve(&self, mode: Mode) -> Outcome {
-        let settings = &*self.settings;
-        let app = &self.app;
-        let now = settings.clock.now();
-
-        let storage = match mode {
-            Mode::Replace => StorageFinding::Skipped,
-            Mode::Normal => {
-                // A caller who queued behind another finds its token here:
-                // that is coalescing.
-                if let Some(token) = self.inc.table.get(app.as_str(), now) {
-                    return Outcome::hit(token, Source::Cache, None);
-                }
-                match settings.storage.get(app, StorageKey::Cached).await {
-                    Ok(Some(TokenRecord {
-                        token,
-                        expires_at: Some(at),
-                    })) if at > now && !token.is_empty() => match refused(app, "the stored cached token", &token) {
-                        None => {
-                            self.inc.table.put(app, token.clone(), at);
-                            return Outcome::hit(token, Source::Storage, Some(at));
-                        }
-                        Some(e) => StorageFinding::Refused(e),
-                    },
-                    Ok(Some(rec)) => StorageFinding::Expired {
-                        expires_at: rec.expires_at,
-                    },
-                    Ok(None) => StorageFinding::None,
-                    Err(e) => {
-                        tracing::warn!(app = %app, error = %e, "reading the stored cached token failed");
-                        StorageFinding::Failed(e)
-                    }
-                }
+        let cx = Cx {
+            mode,
+            now: self.config.clock.now(),
+            scope: self.config.settings.scope_for(&self.app),
+        };
+        let mut report = NoTokenReport {
+            app: self.app.clone(),
+            scope: cx.scope.clone(),
+            storage: StorageFinding::None,
+            user_token: UserTokenFinding::None,
+            cli: CliFinding::NotRun("not reached".into()),
+            manual: ManualFinding::None,
+        };
+        for link in CHAIN {
+            let step = match link {
+                Link::Cache => links::cache(self, &cx),
+                Link::Store => links::store(self, &cx).await,
+                Link::UserToken => links::user_token(self, &cx).await,
+                Link::Cli => links::cli(self, &cx).await,
+                Link::Manual => links::manual(self, &cx).await,
+            };
+            match step {
+                Ok(outcome) => return outcome,
+                Err(Miss::Cache) => {}
+                Err(Miss::Storage(f)) => report.storage = f,
+                Err(Miss::UserToken(f)) => report.user_token = f,
+                Err(Miss::Cli(f)) => report.cli = f,
+                Err(Miss::Manual(f)) => report.manual = f,
             }
-        };
-
-        let user_token = if !settings.config_file_enabled {
-            UserTokenFinding::Disabled
-        } else {
-            // Off the worker and bounded: it may read a file.
-            match read_user_token(&settings.config_file_fn, USER_TOKEN_READ_TIMEOUT).await {
-                UserTokenRead::Done(Some(token)) if !token.is_empty() => match refused(app, "your own token", &token) {
-                    None => {
-                        let at = self.cache(token.clone()).await;
-                        return Outcome::hit(token, Source::Config, Some(at));
-                    }
-                    Some(e) => UserTokenFinding::Refused(e),
-                },
-                UserTokenRead::Done(_) => UserTokenFinding::None,
-                UserTokenRead::TimedOut => {
-                    tracing::warn!(
-                        app = %app,
-                        timeout_ms = u64::try_from(USER_TOKEN_READ_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-                        "reading your own token (environment, fly config file) timed out; skipping it"
-                    );
-                    UserTokenFinding::TimedOut {
-                        after: USER_TOKEN_READ_TIMEOUT,
-                    }
-                }
-                UserTokenRead::Panicked => {
-                    tracing::warn!(app = %app, "reading your own token panicked; skipping it");
-                    UserTokenFinding::None
-                }
-            }
-        };
-
-        let cli = match cli::acquire(settings, app).await {
-            Ok(token) => {
-                let at = self.cache(token.clone()).await;
-                return Outcome::hit(token, Source::Cli, Some(at));
-            }
-            Err(found) => found,
-        };
-
-        let manual = match settings.storage.get(app, StorageKey::Manual).await {
-            Ok(Some(rec)) if !rec.token.is_empty() => match refused(app, "the manual token", &rec.token) {
-                None => return Outcome::hit(rec.token, Source::Manual, None),
-                Some(e) => ManualFinding::Refused(e),
-            },
-            Ok(_) => ManualFinding::None,
-            Err(e) => {
-                tracing::error!(app = %app, error = %e, "reading the manual token failed");
-                ManualFinding::Failed(e)
-            }
-        };
-
-        let report = NoTokenReport {
-            app: app.clone(),
-            storage,
-            user_token,
-            cli,
-            manual,
-        };
-        tracing::debug!(app = %app, %report, "no token available");
+        }
+        tracing::debug!(app = %self.app, %report, "no token available");
         Outcome {
             resolved: Resolved {
                 result: Err(TokenError::NoTokenAvailable(Box::new(report))),
@@ -154,20 +143,11 @@ impl ServerEnv {
         }
     }
 
-    /// Puts a newly acquired token in the table (`expires_at = now + ttl`)
-    /// and queues its persist; returns `expires_at`.
-    async fn cache(&self, token: Token) -> i64 {
-        let at = self.settings.clock.now().saturating_add(self.settings.ttl_secs());
-        self.inc.table.put(&self.app, token.clone(), at);
-        let record = TokenRecord {
-            token,
-            expires_at: Some(at),
-        };
-        let inc = &self.inc;
-        inc.lanes
-            .persist(&inc.tasks, self.settings.storage.clone(), self.app.clone(), record)
-            .await;
-        at
+    /// Puts the scope's token in the table for this app, and notes that the
+    /// app holds it (an invalidation of the scope drops it here too).
+    pub(crate) fn hold_scope_token(&self, scope: &Scope, token: &Token, expires_at: i64) {
+        self.inc.table.put(&self.app, token.clone(), expires_at);
+        self.inc.scopes.slot(scope).served(&self.app);
     }
 }
 

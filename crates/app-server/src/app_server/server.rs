@@ -9,10 +9,19 @@ use atlas_supervisor::{ExitReason, ShutdownSignal};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
+use super::invalidate::invalidate;
 use super::mailbox::{CloseOnDrop, Mailbox};
 use super::request::{Request, Resolved};
 use super::resolve::{Mode, Outcome, ServerEnv};
-use crate::{Source, StorageError, StorageKey, TokenError, TokenRecord};
+use crate::{Source, StorageError, StorageKey, Token, TokenError, TokenRecord};
+
+/// The first retry of a failed soft refresh comes 1–1.5 × this after it
+/// (then twice as long each time, up to [`BACKOFF_CAP`]). Not shorter than
+/// the default failure window, so a retry runs the CLI rather than reading
+/// back the failure it is retrying.
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(10);
+/// The longest wait between retries of a failed soft refresh.
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(10 * 60);
 
 /// What woke the server.
 enum Event {
@@ -25,10 +34,12 @@ enum Event {
 pub(crate) struct AppServer {
     env: ServerEnv,
     mailbox: Arc<Mailbox>,
-    /// Re-resolution `soft_expiry_lead` before the cached token expires.
+    /// The background re-resolution before the cached token expires.
     /// Boxed: most servers idle with one armed, and an unarmed one then
     /// costs a pointer.
     soft_expiry: Option<Pin<Box<Sleep>>>,
+    /// Failed soft refreshes in a row (the backoff's exponent).
+    failures: u32,
 }
 
 /// Completes when the timer fires; never when there is none.
@@ -39,12 +50,19 @@ async fn fired(timer: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
+/// A random point in `[low, high]` × `d`: so that a fleet that filled its
+/// caches together does not refresh together.
+fn jittered(d: Duration, low: f64, high: f64) -> Duration {
+    d.mul_f64(low + fastrand::f64() * (high - low))
+}
+
 impl AppServer {
     pub(crate) fn new(env: ServerEnv, mailbox: Arc<Mailbox>) -> Self {
         let mut server = Self {
             env,
             mailbox,
             soft_expiry: None,
+            failures: 0,
         };
         // A restarted server finds its predecessor's token still in the
         // table (an AppServer crash keeps the cache): keep its refresh due.
@@ -89,39 +107,60 @@ impl AppServer {
             Event::SoftExpiry => return self.soft_expiry().await,
             Event::Request(req) => req,
         };
+        let app = self.env.app.clone();
+        let app = &app;
         match req {
             Request::Get(tx) => {
                 let outcome = self.env.resolve(Mode::Normal).await;
                 self.settle(outcome, tx, false);
             }
             Request::Refresh(tx) => {
-                if let Err(e) = self.invalidate().await {
-                    // The new token's persist overwrites the stored copy.
-                    tracing::error!(app = %self.env.app, error = %e, "refresh could not delete the stored token");
+                let replaced = match self.invalidate().await {
+                    Ok(replaced) => replaced,
+                    Err(e) => {
+                        // The rejected token may still be in the store: say
+                        // so rather than hand out a new one that hides it.
+                        tracing::error!(app = %app, error = %e, "refresh could not delete the stored token");
+                        let failed = Resolved {
+                            result: Err(TokenError::Storage(e)),
+                            source: Source::None,
+                        };
+                        return self.settle(
+                            Outcome {
+                                resolved: failed,
+                                cached_until: None,
+                            },
+                            tx,
+                            true,
+                        );
+                    }
+                };
+                let outcome = self.env.resolve(Mode::Replace(replaced)).await;
+                if outcome.resolved.source == Source::Manual {
+                    tracing::warn!(
+                        app = %app,
+                        "refresh: the app has only its manual token, returned again; set a new one with set_manual if it was rejected"
+                    );
                 }
-                let outcome = self.env.resolve(Mode::Replace).await;
                 self.settle(outcome, tx, true);
             }
             Request::Invalidate(tx) => {
-                let result = self.invalidate().await.map_err(TokenError::Storage);
+                let result = self.invalidate().await.map(|_| ()).map_err(TokenError::Storage);
                 let _ = tx.send(result);
             }
             Request::SetManual(token, tx) => {
-                let record = TokenRecord {
-                    token,
-                    expires_at: None,
-                };
-                let storage = &self.env.settings.storage;
-                let result = storage.put(&self.env.app, StorageKey::Manual, record).await;
+                let record = TokenRecord::manual(app.clone(), token);
+                let storage = &self.env.config.storage;
+                let result = storage.put(&StorageKey::Manual(app.clone()), record).await;
                 let result = result.map_err(|e| {
-                    tracing::error!(app = %self.env.app, error = %e, "manual token persist failed");
+                    tracing::error!(app = %app, error = %e, "manual token persist failed");
                     TokenError::PersistFailed(e)
                 });
                 let _ = tx.send(result);
             }
             Request::ClearManual(tx) => {
-                let storage = &self.env.settings.storage;
-                let result = storage.delete(&self.env.app, StorageKey::Manual).await;
+                let storage = &self.env.config.storage;
+                let result = storage.delete(&StorageKey::Manual(app.clone())).await;
                 let _ = tx.send(result.map_err(TokenError::Storage));
             }
         }
@@ -133,6 +172,7 @@ impl AppServer {
     /// theirs too, and a failing CLI runs once for all of them.
     fn settle(&mut self, outcome: Outcome, tx: oneshot::Sender<Resolved>, refresh: bool) {
         if let Some(at) = outcome.cached_until {
+            self.failures = 0;
             self.arm(at);
         } else if refresh {
             // The token the timer was for is gone.
@@ -153,41 +193,73 @@ impl AppServer {
         }
     }
 
-    /// Removes the table entry and the stored cached record, voiding every
-    /// persist queued before (the original's bug: it kept the stored copy).
-    async fn invalidate(&mut self) -> Result<(), StorageError> {
-        self.env.inc.table.remove(self.env.app.as_str());
+    /// Drops the token this app was served, for its whole scope, in the
+    /// table and the store (`invalidate.rs`), voiding every persist queued
+    /// before (the original's bug: it kept the stored copy).
+    async fn invalidate(&mut self) -> Result<Option<Token>, StorageError> {
         self.soft_expiry = None;
-        let storage = &*self.env.settings.storage;
-        self.env.inc.lanes.invalidate(storage, &self.env.app).await
+        self.failures = 0;
+        invalidate(&self.env.inc, &self.env.config, &self.env.app).await
     }
 
-    /// Re-acquires the token before it expires, with no caller waiting.
+    /// Re-acquires the token before it expires, with no caller waiting. A
+    /// failure leaves the current token in the table (served until its
+    /// real expiry) and is retried with capped, jittered exponential
+    /// backoff while that token is still valid.
     async fn soft_expiry(&mut self) {
-        tracing::debug!(app = %self.env.app, "soft expiry: re-acquiring the token");
-        let outcome = self.env.resolve(Mode::Replace).await;
-        match outcome.cached_until {
-            Some(at) => self.arm(at),
-            None => tracing::warn!(
-                app = %self.env.app,
-                source = outcome.resolved.source.as_str(),
-                "soft-expiry re-acquisition found no new cached token; the current one stays until it expires"
-            ),
+        let app = self.env.app.as_str();
+        let now = self.env.config.clock.now();
+        let (Some(current), Some(until)) = (self.env.inc.table.token(app), self.env.inc.table.expiry(app)) else {
+            // Invalidated meanwhile: nobody holds a token to keep fresh.
+            return;
+        };
+        if until <= now {
+            return;
         }
+        tracing::debug!(app = %app, "soft expiry: re-acquiring the token");
+        let outcome = self.env.resolve(Mode::Replace(Some(current))).await;
+        if let Some(at) = outcome.cached_until {
+            self.failures = 0;
+            self.arm(at);
+            return;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let exp = BACKOFF_BASE.saturating_mul(1 << (self.failures - 1).min(16));
+        let delay = jittered(exp.min(BACKOFF_CAP), 1.0, 1.5);
+        let left = Duration::from_secs(u64::try_from(until - now).unwrap_or(0));
+        if delay >= left {
+            tracing::warn!(
+                app = %app,
+                source = outcome.resolved.source.as_str(),
+                "soft-expiry re-acquisition failed; the current token is served until it expires"
+            );
+            return;
+        }
+        tracing::warn!(
+            app = %app,
+            source = outcome.resolved.source.as_str(),
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "soft-expiry re-acquisition failed; the current token is still served, retrying"
+        );
+        self.schedule(delay);
     }
 
-    /// Schedules the re-resolution `lead` before `expires_at` (unix
-    /// seconds); nothing when the lead is zero or not shorter than the
-    /// remaining lifetime.
+    /// Schedules the re-resolution at a random 80–100 % of `lead` before
+    /// `expires_at` (unix seconds); nothing when the lead is zero or not
+    /// shorter than the remaining lifetime.
     fn arm(&mut self, expires_at: i64) {
-        let lead = self.env.settings.soft_expiry_lead;
-        let remaining = expires_at.saturating_sub(self.env.settings.clock.now());
+        let lead = self.env.config.settings.soft_expiry_lead;
+        let remaining = expires_at.saturating_sub(self.env.config.clock.now());
         let remaining = Duration::from_secs(u64::try_from(remaining).unwrap_or(0));
         if lead.is_zero() || lead >= remaining {
             self.soft_expiry = None;
             return;
         }
-        let Some(deadline) = Instant::now().checked_add(remaining - lead) else {
+        self.schedule(remaining - jittered(lead, 0.8, 1.0));
+    }
+
+    fn schedule(&mut self, after: Duration) {
+        let Some(deadline) = Instant::now().checked_add(after) else {
             self.soft_expiry = None;
             return;
         };

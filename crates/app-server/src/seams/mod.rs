@@ -2,11 +2,13 @@
 
 mod cmd;
 mod config_file;
+mod scope;
 mod storage;
 mod token;
 
 pub use cmd::{cmd_fn, CmdFn, CmdOutput, FnCmd, NoCli};
 pub(crate) use config_file::{read_user_token, UserTokenRead};
 pub use config_file::{ConfigFileFn, NoConfigFile, USER_TOKEN_READ_TIMEOUT};
-pub use storage::{MemoryStorage, Storage, StorageError, StorageKey, TokenRecord};
+pub use scope::Scope;
+pub use storage::{MemoryStorage, RecordSource, ScopeLease, Storage, StorageError, StorageKey, TokenRecord};
 pub use token::{AppName, AppNameError, OrgName, OrgNameError, Token};

@@ -1,45 +1,131 @@
 //! `Storage`: where tokens are kept across restarts.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::{AppName, Token};
+use crate::{AppName, Scope, Token};
 
-/// Which of an app's two records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Which record: the minted token of a [`Scope`], or an app's manual token.
+///
+/// The two kinds live in separate namespaces, and scopes keep orgs and apps
+/// apart, so `Minted(Org("acme"))`, `Minted(App("acme"))` and
+/// `Manual("acme")` are three different records. A store must keep them
+/// apart too (the conformance suite checks it).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StorageKey {
-    /// A token the chain acquired (storage, config file, CLI); it expires.
-    Cached,
-    /// The operator's override; no expiry, cannot be re-acquired.
-    Manual,
+    /// The token the fly CLI minted for a scope (an org for `readonly`, an
+    /// app for `deploy`); it expires and can be minted again.
+    Minted(Scope),
+    /// The operator's override for one app; it cannot be re-acquired.
+    Manual(AppName),
 }
 
 impl StorageKey {
-    /// `cached` or `manual`.
-    pub fn as_str(self) -> &'static str {
+    /// `minted` or `manual`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            StorageKey::Cached => "cached",
-            StorageKey::Manual => "manual",
+            StorageKey::Minted(_) => "minted",
+            StorageKey::Manual(_) => "manual",
+        }
+    }
+
+    /// The scope the record's token is for (a manual token is its app's).
+    pub fn scope(&self) -> Scope {
+        match self {
+            StorageKey::Minted(scope) => scope.clone(),
+            StorageKey::Manual(app) => Scope::App(app.clone()),
         }
     }
 }
 
-impl std::fmt::Display for StorageKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for StorageKey {
+    /// `minted/org:acme`, `minted/app:my-app` or `manual/app:my-app`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind(), self.scope())
+    }
+}
+
+impl fmt::Debug for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Where a stored token came from. (The user's own token is never stored,
+/// so it has no source here.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordSource {
+    /// Minted by `fly tokens create`.
+    Cli,
+    /// Set by the operator (`set_manual`).
+    Manual,
+}
+
+impl RecordSource {
+    /// `cli` or `manual`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordSource::Cli => "cli",
+            RecordSource::Manual => "manual",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cli" => Some(RecordSource::Cli),
+            "manual" => Some(RecordSource::Manual),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// A stored token and when it expires (unix seconds; `None` for manual).
+/// A stored token: when it expires (unix seconds; `None` for manual), where
+/// it came from and whom it is for. `Debug` never shows the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
     /// The token.
     pub token: Token,
-    /// When it stops being valid, in unix seconds; `None`: never.
+    /// When it stops being served, in unix seconds; `None`: no local expiry
+    /// (manual tokens; the token's own expiry still applies).
     pub expires_at: Option<i64>,
+    /// Where it came from.
+    pub source: RecordSource,
+    /// Whom it is for.
+    pub scope: Scope,
+}
+
+impl TokenRecord {
+    /// A minted token of `scope`.
+    pub fn minted(scope: Scope, token: Token, expires_at: i64) -> Self {
+        Self {
+            token,
+            expires_at: Some(expires_at),
+            source: RecordSource::Cli,
+            scope,
+        }
+    }
+
+    /// `app`'s manual token.
+    pub fn manual(app: AppName, token: Token) -> Self {
+        Self {
+            token,
+            expires_at: None,
+            source: RecordSource::Manual,
+            scope: Scope::App(app),
+        }
+    }
 }
 
 /// A storage operation failed. The message never holds a token.
@@ -63,31 +149,88 @@ impl From<std::io::Error> for StorageError {
     }
 }
 
-/// Durable keeping of tokens, two records per app (`cached`, `manual`).
+/// What [`Storage::lock_scope`] hands out: held while a scope's token is
+/// looked up again, acquired and written; dropping it releases the lock.
+///
+/// The in-process single flight already runs one acquisition per scope at a
+/// time; a store shared by several processes or machines extends that
+/// across them (a `flock` beside the file store's record, a Redis lease),
+/// by returning a lease that holds its lock until dropped.
+#[must_use = "the lock is released when the lease is dropped"]
+pub struct ScopeLease(Option<Box<dyn Send + Sync>>);
+
+impl ScopeLease {
+    /// No lock beyond the process's own single flight (stores that only
+    /// one process uses).
+    pub fn local() -> Self {
+        ScopeLease(None)
+    }
+
+    /// A lease that releases its lock when `guard` is dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        ScopeLease(Some(Box::new(guard)))
+    }
+
+    /// Whether this lease holds a lock of the store (not [`local`](Self::local)).
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl fmt::Debug for ScopeLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ScopeLease").field(&self.is_held()).finish()
+    }
+}
+
+/// Durable keeping of tokens: a scope's minted token, an app's manual one.
 ///
 /// Contract (checked by `testing::storage_conformance`, feature `testing`):
-/// `put` overwrites; `delete` of an absent record is `Ok`; the two keys of
-/// an app and the records of different apps are independent.
+/// `put` overwrites; `delete` of an absent record is `Ok`; records of
+/// different keys are independent (an org and an app of one name, the
+/// minted and the manual record of one app); a record reads back exactly
+/// (token bytes, expiry, source, scope); `delete_if` removes a record only
+/// while it still holds the given token, atomically with respect to other
+/// calls on the same store.
+///
+/// The user's own token is never stored (SPEC.md §6).
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// The record, or `None`.
-    async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError>;
+    async fn get(&self, key: &StorageKey) -> Result<Option<TokenRecord>, StorageError>;
     /// Stores the record, replacing any previous one.
-    async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError>;
+    async fn put(&self, key: &StorageKey, record: TokenRecord) -> Result<(), StorageError>;
     /// Removes the record; absent is fine.
-    async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError>;
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError>;
+    /// Compare-and-delete: removes the record only if it holds `token`
+    /// (the one being replaced); `Ok(true)` when it did. A record replaced
+    /// meanwhile by a fresh token (another refresh, another process) stays.
+    async fn delete_if(&self, key: &StorageKey, token: &Token) -> Result<bool, StorageError>;
+    /// Locks `scope` for one "look again → acquire → write" across every
+    /// user of this store. The default is [`ScopeLease::local`]: the
+    /// process's single flight is all the coordination there is.
+    async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
+        let _ = scope;
+        Ok(ScopeLease::local())
+    }
 }
 
 #[async_trait]
 impl<T: Storage + ?Sized> Storage for Arc<T> {
-    async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError> {
-        (**self).get(app, key).await
+    async fn get(&self, key: &StorageKey) -> Result<Option<TokenRecord>, StorageError> {
+        (**self).get(key).await
     }
-    async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError> {
-        (**self).put(app, key, record).await
+    async fn put(&self, key: &StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+        (**self).put(key, record).await
     }
-    async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError> {
-        (**self).delete(app, key).await
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        (**self).delete(key).await
+    }
+    async fn delete_if(&self, key: &StorageKey, token: &Token) -> Result<bool, StorageError> {
+        (**self).delete_if(key, token).await
+    }
+    async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
+        (**self).lock_scope(scope).await
     }
 }
 
@@ -95,7 +238,7 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
 /// process; the default storage of `TokensConfig` and of tests.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
-    records: Mutex<HashMap<(AppName, StorageKey), TokenRecord>>,
+    records: Mutex<HashMap<StorageKey, TokenRecord>>,
 }
 
 impl MemoryStorage {
@@ -113,19 +256,34 @@ impl MemoryStorage {
     pub fn is_empty(&self) -> bool {
         self.records.lock().is_empty()
     }
+
+    /// Every key it holds, sorted.
+    pub fn keys(&self) -> Vec<StorageKey> {
+        let mut keys: Vec<_> = self.records.lock().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
 }
 
 #[async_trait]
 impl Storage for MemoryStorage {
-    async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError> {
-        Ok(self.records.lock().get(&(app.clone(), key)).cloned())
+    async fn get(&self, key: &StorageKey) -> Result<Option<TokenRecord>, StorageError> {
+        Ok(self.records.lock().get(key).cloned())
     }
-    async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError> {
-        self.records.lock().insert((app.clone(), key), record);
+    async fn put(&self, key: &StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+        self.records.lock().insert(key.clone(), record);
         Ok(())
     }
-    async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError> {
-        self.records.lock().remove(&(app.clone(), key));
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        self.records.lock().remove(key);
         Ok(())
+    }
+    async fn delete_if(&self, key: &StorageKey, token: &Token) -> Result<bool, StorageError> {
+        let mut records = self.records.lock();
+        if records.get(key).is_some_and(|r| r.token == *token) {
+            records.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

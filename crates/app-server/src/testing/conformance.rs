@@ -3,16 +3,33 @@
 
 use std::future::Future;
 
-use crate::{AppName, Storage, StorageKey, Token, TokenRecord};
+use crate::{AppName, OrgName, RecordSource, Scope, Storage, StorageKey, Token, TokenRecord};
 
 fn app(name: &str) -> AppName {
     AppName::new(name).expect("valid test app name")
 }
 
-fn rec(token: &str, expires_at: Option<i64>) -> TokenRecord {
+fn org(name: &str) -> Scope {
+    Scope::Org(OrgName::new(name).expect("valid test org name"))
+}
+
+fn minted(scope: &Scope) -> StorageKey {
+    StorageKey::Minted(scope.clone())
+}
+
+fn manual(name: &str) -> StorageKey {
+    StorageKey::Manual(app(name))
+}
+
+fn rec(key: &StorageKey, token: &str, expires_at: Option<i64>) -> TokenRecord {
     TokenRecord {
         token: Token::new(token),
         expires_at,
+        source: match key {
+            StorageKey::Minted(_) => RecordSource::Cli,
+            StorageKey::Manual(_) => RecordSource::Manual,
+        },
+        scope: key.scope(),
     }
 }
 
@@ -49,85 +66,125 @@ macro_rules! checks {
 
 checks! {
     absent_is_none: |s| {
-        let a = app("absent");
-        assert_eq!(s.get(&a, StorageKey::Cached).await.expect("get"), None, "absent cached record");
-        assert_eq!(s.get(&a, StorageKey::Manual).await.expect("get"), None, "absent manual record");
+        assert_eq!(s.get(&minted(&org("absent"))).await.expect("get"), None, "absent org record");
+        assert_eq!(s.get(&minted(&Scope::App(app("absent")))).await.expect("get"), None, "absent app record");
+        assert_eq!(s.get(&manual("absent")).await.expect("get"), None, "absent manual record");
     }
     put_then_get: |s| {
-        let a = app("put-get");
-        let r = rec("FlyV1 fm2_aaaa", Some(1_900_000_000));
-        s.put(&a, StorageKey::Cached, r.clone()).await.expect("put");
-        assert_eq!(s.get(&a, StorageKey::Cached).await.expect("get"), Some(r), "record read back");
+        let k = minted(&org("put-get"));
+        let r = rec(&k, "FlyV1 fm2_aaaa", Some(1_900_000_000));
+        s.put(&k, r.clone()).await.expect("put");
+        assert_eq!(s.get(&k).await.expect("get"), Some(r), "record read back");
     }
     put_overwrites: |s| {
-        let a = app("overwrite");
-        s.put(&a, StorageKey::Cached, rec("first", Some(10))).await.expect("put");
-        s.put(&a, StorageKey::Cached, rec("second", Some(20))).await.expect("put");
-        assert_eq!(s.get(&a, StorageKey::Cached).await.expect("get"), Some(rec("second", Some(20))), "put overwrites");
+        let k = minted(&org("overwrite"));
+        s.put(&k, rec(&k, "first", Some(10))).await.expect("put");
+        s.put(&k, rec(&k, "second", Some(20))).await.expect("put");
+        assert_eq!(s.get(&k).await.expect("get"), Some(rec(&k, "second", Some(20))), "put overwrites");
     }
     delete_removes: |s| {
-        let a = app("delete");
-        s.put(&a, StorageKey::Cached, rec("tok", Some(10))).await.expect("put");
-        s.delete(&a, StorageKey::Cached).await.expect("delete");
-        assert_eq!(s.get(&a, StorageKey::Cached).await.expect("get"), None, "deleted record is gone");
+        let k = minted(&org("delete"));
+        s.put(&k, rec(&k, "tok", Some(10))).await.expect("put");
+        s.delete(&k).await.expect("delete");
+        assert_eq!(s.get(&k).await.expect("get"), None, "deleted record is gone");
     }
     delete_absent_is_ok: |s| {
-        let a = app("never-stored");
-        s.delete(&a, StorageKey::Cached).await.expect("delete of an absent cached record is Ok");
-        s.delete(&a, StorageKey::Manual).await.expect("delete of an absent manual record is Ok");
+        s.delete(&minted(&org("never-stored"))).await.expect("delete of an absent minted record is Ok");
+        s.delete(&manual("never-stored")).await.expect("delete of an absent manual record is Ok");
+        let gone = s.delete_if(&minted(&org("never-stored")), &Token::new("x")).await.expect("delete_if");
+        assert!(!gone, "delete_if of an absent record deletes nothing");
     }
-    keys_are_independent: |s| {
-        let a = app("two-keys");
-        let cached = rec("cached-tok", Some(100));
-        let manual = rec("manual-tok", None);
-        s.put(&a, StorageKey::Cached, cached.clone()).await.expect("put");
-        s.put(&a, StorageKey::Manual, manual.clone()).await.expect("put");
-        assert_eq!(s.get(&a, StorageKey::Cached).await.expect("get"), Some(cached.clone()));
-        assert_eq!(s.get(&a, StorageKey::Manual).await.expect("get"), Some(manual.clone()));
-        s.delete(&a, StorageKey::Cached).await.expect("delete");
-        assert_eq!(s.get(&a, StorageKey::Manual).await.expect("get"), Some(manual), "manual survives deleting cached");
-        s.put(&a, StorageKey::Cached, cached.clone()).await.expect("put");
-        s.delete(&a, StorageKey::Manual).await.expect("delete");
-        assert_eq!(s.get(&a, StorageKey::Cached).await.expect("get"), Some(cached), "cached survives deleting manual");
+    delete_if_compares_the_token: |s| {
+        let k = minted(&org("compare"));
+        s.put(&k, rec(&k, "fresh", Some(10))).await.expect("put");
+        let gone = s.delete_if(&k, &Token::new("rejected")).await.expect("delete_if");
+        assert!(!gone, "another token is not deleted");
+        assert_eq!(s.get(&k).await.expect("get"), Some(rec(&k, "fresh", Some(10))), "the fresh token stays");
+        let gone = s.delete_if(&k, &Token::new("fresh")).await.expect("delete_if");
+        assert!(gone, "the same token is deleted");
+        assert_eq!(s.get(&k).await.expect("get"), None);
     }
-    apps_are_independent: |s| {
-        let (a, b) = (app("app-a"), app("app-b"));
-        s.put(&a, StorageKey::Cached, rec("tok-a", Some(1))).await.expect("put");
-        assert_eq!(s.get(&b, StorageKey::Cached).await.expect("get"), None, "another app's record is not visible");
-        s.put(&b, StorageKey::Cached, rec("tok-b", Some(2))).await.expect("put");
-        s.delete(&a, StorageKey::Cached).await.expect("delete");
-        assert_eq!(s.get(&b, StorageKey::Cached).await.expect("get"), Some(rec("tok-b", Some(2))));
+    an_org_and_an_app_of_one_name_never_collide: |s| {
+        let o = minted(&org("same"));
+        let a = minted(&Scope::App(app("same")));
+        let m = manual("same");
+        s.put(&o, rec(&o, "org-tok", Some(1))).await.expect("put");
+        s.put(&a, rec(&a, "app-tok", Some(2))).await.expect("put");
+        s.put(&m, rec(&m, "manual-tok", None)).await.expect("put");
+        assert_eq!(s.get(&o).await.expect("get"), Some(rec(&o, "org-tok", Some(1))));
+        assert_eq!(s.get(&a).await.expect("get"), Some(rec(&a, "app-tok", Some(2))));
+        assert_eq!(s.get(&m).await.expect("get"), Some(rec(&m, "manual-tok", None)));
+        s.delete(&o).await.expect("delete");
+        assert!(s.get(&a).await.expect("get").is_some(), "the app's record survives the org's delete");
+        assert!(s.get(&m).await.expect("get").is_some(), "the manual record survives the org's delete");
+        s.delete(&a).await.expect("delete");
+        assert!(s.get(&m).await.expect("get").is_some(), "the manual record survives the app's minted delete");
+    }
+    minted_and_manual_are_independent: |s| {
+        let a = minted(&Scope::App(app("two-keys")));
+        let m = manual("two-keys");
+        s.put(&a, rec(&a, "minted-tok", Some(100))).await.expect("put");
+        s.put(&m, rec(&m, "manual-tok", None)).await.expect("put");
+        s.delete(&m).await.expect("delete");
+        assert_eq!(s.get(&a).await.expect("get"), Some(rec(&a, "minted-tok", Some(100))), "minted survives deleting manual");
+    }
+    scopes_are_independent: |s| {
+        let (a, b) = (minted(&org("org-a")), minted(&org("org-b")));
+        s.put(&a, rec(&a, "tok-a", Some(1))).await.expect("put");
+        assert_eq!(s.get(&b).await.expect("get"), None, "another scope's record is not visible");
+        s.put(&b, rec(&b, "tok-b", Some(2))).await.expect("put");
+        s.delete(&a).await.expect("delete");
+        assert_eq!(s.get(&b).await.expect("get"), Some(rec(&b, "tok-b", Some(2))));
+    }
+    source_and_scope_round_trip: |s| {
+        for k in [minted(&org("meta")), minted(&Scope::App(app("meta"))), manual("meta")] {
+            let r = rec(&k, "tok", Some(3));
+            s.put(&k, r.clone()).await.expect("put");
+            let got = s.get(&k).await.expect("get").expect("present");
+            assert_eq!((got.source, &got.scope), (r.source, &r.scope), "source and scope of {k}");
+        }
     }
     expiry_round_trips: |s| {
-        let a = app("expiry");
+        let k = manual("expiry");
         for exp in [None, Some(0), Some(-5), Some(i64::MAX), Some(1_700_000_000)] {
-            s.put(&a, StorageKey::Manual, rec("tok", exp)).await.expect("put");
-            assert_eq!(s.get(&a, StorageKey::Manual).await.expect("get").map(|r| r.expires_at), Some(exp));
+            s.put(&k, rec(&k, "tok", exp)).await.expect("put");
+            assert_eq!(s.get(&k).await.expect("get").map(|r| r.expires_at), Some(exp));
         }
     }
     token_bytes_round_trip: |s| {
-        let a = app("bytes");
+        let k = minted(&org("bytes"));
         // Multi-part macaroon with commas, a scheme, base64 padding and a long tail.
         let long = format!("FlyV1 fm2_{}==,fm2_{}/+=", "A".repeat(2000), "b".repeat(1500));
-        s.put(&a, StorageKey::Cached, rec(&long, Some(5))).await.expect("put");
-        let got = s.get(&a, StorageKey::Cached).await.expect("get").expect("present");
+        s.put(&k, rec(&k, &long, Some(5))).await.expect("put");
+        let got = s.get(&k).await.expect("get").expect("present");
         assert_eq!(got.token.expose(), long, "token bytes preserved exactly");
     }
-    longest_app_name: |s| {
-        let a = app(&"x".repeat(63));
-        s.put(&a, StorageKey::Cached, rec("tok", Some(5))).await.expect("put");
-        assert!(s.get(&a, StorageKey::Cached).await.expect("get").is_some());
+    longest_names: |s| {
+        for k in [minted(&org(&"x".repeat(63))), minted(&Scope::App(app(&"y".repeat(63)))), manual(&"z".repeat(63))] {
+            s.put(&k, rec(&k, "tok", Some(5))).await.expect("put");
+            assert!(s.get(&k).await.expect("get").is_some(), "{k}");
+        }
     }
-    many_apps: |s| {
+    many_scopes: |s| {
         for i in 0..50 {
-            let a = app(&format!("many-{i}"));
-            s.put(&a, StorageKey::Cached, rec(&format!("tok-{i}"), Some(i))).await.expect("put");
+            let k = minted(&org(&format!("many-{i}")));
+            s.put(&k, rec(&k, &format!("tok-{i}"), Some(i))).await.expect("put");
         }
         for i in 0..50 {
-            let a = app(&format!("many-{i}"));
-            let got = s.get(&a, StorageKey::Cached).await.expect("get").expect("present");
+            let k = minted(&org(&format!("many-{i}")));
+            let got = s.get(&k).await.expect("get").expect("present");
             assert_eq!(got.token.expose(), format!("tok-{i}"));
         }
+    }
+    lock_scope_is_granted: |s| {
+        // Whatever a store's lease is (none, a flock, a Redis lease), it is
+        // granted, and dropping it releases it: a store whose lease outlived
+        // its drop would hang on the second request.
+        let scope = org("lease");
+        let lease = s.lock_scope(&scope).await.expect("lock");
+        drop(lease);
+        let again = s.lock_scope(&scope).await.expect("lock again after release");
+        drop(again);
     }
 }
 
@@ -141,8 +198,9 @@ macro_rules! storage_conformance_tests {
             use super::*;
             $crate::storage_conformance_tests!(@each $make;
                 absent_is_none put_then_get put_overwrites delete_removes delete_absent_is_ok
-                keys_are_independent apps_are_independent expiry_round_trips token_bytes_round_trip
-                longest_app_name many_apps);
+                delete_if_compares_the_token an_org_and_an_app_of_one_name_never_collide
+                minted_and_manual_are_independent scopes_are_independent source_and_scope_round_trip
+                expiry_round_trips token_bytes_round_trip longest_names many_scopes lock_scope_is_granted);
         }
     };
     (@each $make:expr; $($check:ident)*) => {

@@ -9,13 +9,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::{AppName, CmdFn, CmdOutput, Storage, StorageError, StorageKey, TokenRecord};
+use crate::{CmdFn, CmdOutput, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
 
 /// One scripted reply of [`FakeCli`].
 #[derive(Clone, Debug)]
 enum Reply {
     Output(CmdOutput),
     Hang,
+}
+
+/// What `fly tokens create --json` prints for `token`.
+fn json_ok(token: &str) -> CmdOutput {
+    CmdOutput::new(0, format!("{}\n", serde_json::json!({ "token": token })), "")
 }
 
 /// A scripted fly CLI: counts calls, records arguments, can take time
@@ -49,7 +54,8 @@ impl FakeCli {
         Self::default()
     }
 
-    /// Every call prints `token` and exits 0.
+    /// Every call prints `token` (as flyctl's `--json` does:
+    /// `{"token":"…"}`) and exits 0.
     pub fn succeeding(token: &str) -> Self {
         let cli = Self::new();
         cli.always_ok(token);
@@ -58,7 +64,7 @@ impl FakeCli {
 
     /// From now on every call (after the scripted ones) succeeds with `token`.
     pub fn always_ok(&self, token: &str) {
-        *self.inner.default.lock() = Some(Reply::Output(CmdOutput::new(0, format!("{token}\n"), "")));
+        *self.inner.default.lock() = Some(Reply::Output(json_ok(token)));
     }
 
     /// From now on every call exits with `code` and `stderr`.
@@ -77,9 +83,14 @@ impl FakeCli {
         self
     }
 
-    /// The next call succeeds with `token`.
+    /// The next call succeeds with `token` (as JSON).
     pub fn then_ok(&self, token: &str) -> &Self {
-        self.then(CmdOutput::new(0, format!("{token}\n"), ""))
+        self.then(json_ok(token))
+    }
+
+    /// The next call fails with `code` and `stderr`.
+    pub fn then_fail(&self, code: i32, stderr: &str) -> &Self {
+        self.then(CmdOutput::new(code, "", stderr))
     }
 
     /// Every call takes `delay` before replying.
@@ -183,25 +194,41 @@ impl<S: Storage> FlakyStorage<S> {
 
 #[async_trait]
 impl<S: Storage> Storage for FlakyStorage<S> {
-    async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError> {
+    async fn get(&self, key: &StorageKey) -> Result<Option<TokenRecord>, StorageError> {
         if self.fail_get.load(Ordering::SeqCst) {
             return Err(StorageError::Unavailable("injected get failure".into()));
         }
         self.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(app, key).await
+        self.inner.get(key).await
     }
-    async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+    async fn put(&self, key: &StorageKey, record: TokenRecord) -> Result<(), StorageError> {
         if self.fail_put.load(Ordering::SeqCst) {
             return Err(StorageError::Io("injected put failure: no space left on device".into()));
         }
-        self.inner.put(app, key, record).await?;
+        self.inner.put(key, record).await?;
         self.puts.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
-    async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError> {
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
         if self.fail_delete.load(Ordering::SeqCst) {
             return Err(StorageError::Io("injected delete failure".into()));
         }
-        self.inner.delete(app, key).await
+        self.inner.delete(key).await
     }
+    async fn delete_if(&self, key: &StorageKey, token: &Token) -> Result<bool, StorageError> {
+        if self.fail_delete.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("injected delete failure".into()));
+        }
+        self.inner.delete_if(key, token).await
+    }
+    async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
+        self.inner.lock_scope(scope).await
+    }
+}
+
+/// A Fly-shaped token (`FlyV1 fm2_…`, a msgpack macaroon without a valid
+/// signature) whose validity window ends at `not_after` (unix seconds), with
+/// `tag` in its nonce to tell tokens apart. For tests of the expiry cap.
+pub fn token_with_expiry(tag: &str, not_after: i64) -> String {
+    crate::expiry::build::token_with_window(tag, 0, not_after)
 }

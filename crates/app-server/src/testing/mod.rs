@@ -22,4 +22,4 @@ mod doubles;
 #[doc(hidden)]
 pub use conformance::each as conformance_each;
 pub use conformance::{storage_conformance, CHECKS};
-pub use doubles::{FakeCli, FlakyStorage};
+pub use doubles::{token_with_expiry, FakeCli, FlakyStorage};

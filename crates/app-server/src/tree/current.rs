@@ -24,6 +24,8 @@ pub(crate) struct Incarnation {
     /// Cleared when the registry child's incarnation ends.
     pub(crate) registry_alive: Arc<AtomicBool>,
     pub(crate) table: TokenTable,
+    /// What the apps of each scope share; forgotten with the cache.
+    pub(crate) scopes: crate::scopes::Scopes,
     pub(crate) tasks: TaskSupervisor,
     pub(crate) apps: DynamicSupervisorRef,
     /// Per stack, not per incarnation: a persist queued by an old

@@ -148,6 +148,7 @@ fn apps_spec(stack: Arc<Stack>, max_apps: Option<usize>) -> ChildSpec {
                         registry: registry.clone(),
                         registry_alive: registry_alive.clone(),
                         table,
+                        scopes: crate::scopes::Scopes::default(),
                         tasks: tasks.clone(),
                         apps,
                         lanes: stack.lanes.clone(),

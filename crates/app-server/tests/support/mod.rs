@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use atlas_app_server::testing::{FakeCli, FlakyStorage};
 use atlas_app_server::{
-    AppName, ManualClock, MemoryStorage, Storage, StorageKey, Token, TokenRecord, Tokens, TokensConfig,
+    AppName, ManualClock, MemoryStorage, OrgName, Scope, Storage, StorageKey, Token, TokenRecord, Tokens, TokensConfig,
 };
 
 /// A token that looks like a Fly token.
@@ -20,6 +20,28 @@ pub fn fly(tag: &str) -> String {
 
 pub fn app(name: &str) -> AppName {
     AppName::new(name).expect("valid app name")
+}
+
+pub fn org(name: &str) -> OrgName {
+    OrgName::new(name).expect("valid org name")
+}
+
+/// The org every fixture's readonly tokens are for.
+pub const ORG: &str = "acme";
+
+/// The scope of the fixture's readonly tokens.
+pub fn acme() -> Scope {
+    Scope::Org(org(ORG))
+}
+
+/// The key of the fixture org's minted token.
+pub fn minted() -> StorageKey {
+    StorageKey::Minted(acme())
+}
+
+/// The key of `name`'s manual token.
+pub fn manual(name: &str) -> StorageKey {
+    StorageKey::Manual(app(name))
 }
 
 /// The start of every test's manual clock.
@@ -34,12 +56,13 @@ pub struct Fixture {
 }
 
 /// The config every fixture starts from: fake CLI, flaky-able memory
-/// storage, manual clock, no user token.
+/// storage, manual clock, no user token, org `acme`.
 pub fn config(cli: &FakeCli, store: &Arc<FlakyStorage<MemoryStorage>>, clock: &ManualClock) -> TokensConfig {
     TokensConfig::default()
         .cmd_fn(cli.clone())
         .storage(store.clone())
         .clock(clock.clone())
+        .configure(|s| s.org(org(ORG)))
 }
 
 impl Fixture {
@@ -69,30 +92,23 @@ impl Fixture {
         tokio::time::advance(by).await;
     }
 
-    pub async fn stored(&self, name: &str, key: StorageKey) -> Option<TokenRecord> {
-        self.store.get(&app(name), key).await.expect("storage get")
+    pub async fn stored(&self, key: &StorageKey) -> Option<TokenRecord> {
+        self.store.get(key).await.expect("storage get")
     }
 
-    pub async fn store_cached(&self, name: &str, token: &str, expires_at: i64) {
-        let rec = TokenRecord {
-            token: Token::new(token),
-            expires_at: Some(expires_at),
-        };
-        self.store
-            .put(&app(name), StorageKey::Cached, rec)
-            .await
-            .expect("storage put");
+    /// The fixture org's stored minted token.
+    pub async fn stored_minted(&self) -> Option<TokenRecord> {
+        self.stored(&minted()).await
+    }
+
+    pub async fn store_minted(&self, token: &str, expires_at: i64) {
+        let rec = TokenRecord::minted(acme(), Token::new(token), expires_at);
+        self.store.put(&minted(), rec).await.expect("storage put");
     }
 
     pub async fn store_manual(&self, name: &str, token: &str) {
-        let rec = TokenRecord {
-            token: Token::new(token),
-            expires_at: None,
-        };
-        self.store
-            .put(&app(name), StorageKey::Manual, rec)
-            .await
-            .expect("storage put");
+        let rec = TokenRecord::manual(app(name), Token::new(token));
+        self.store.put(&manual(name), rec).await.expect("storage put");
     }
 
     /// Kills the root's child `id` (fault injection) and returns once the

@@ -5,38 +5,65 @@ mod dir;
 mod record;
 mod sweep;
 
+use std::collections::hash_map::DefaultHasher;
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use atlas_app_server::{AppName, Storage, StorageError, StorageKey, TokenRecord};
+use atlas_app_server::{AppName, OrgName, Scope, Storage, StorageError, StorageKey, Token, TokenRecord};
+use parking_lot::Mutex;
 
 pub use dir::{default_store_dir, STORE_DIR_ENV};
 use dir::{DirError, DirState};
 use record::ReadOutcome;
 pub use sweep::DAMAGED_RECORD_RETENTION;
 
-const KEYS: [StorageKey; 2] = [StorageKey::Cached, StorageKey::Manual];
+/// The record directories: an org's minted token, an app's minted (deploy)
+/// token, an app's manual token. Three directories, so an org and an app of
+/// one name never share a file.
+pub(crate) const DIRS: [&str; 3] = ["org", "app", "manual"];
+
+/// The key of the record file `<sub>/<stem>.json`, if `stem` is a valid
+/// name there.
+pub(crate) fn key_of(sub: &str, stem: &str) -> Option<StorageKey> {
+    match sub {
+        "org" => OrgName::new(stem).ok().map(|o| StorageKey::Minted(Scope::Org(o))),
+        "app" => AppName::new(stem).ok().map(|a| StorageKey::Minted(Scope::App(a))),
+        "manual" => AppName::new(stem).ok().map(StorageKey::Manual),
+        _ => None,
+    }
+}
+
+/// Writers of one key in this process take the same stripe, so that a
+/// compare-and-delete never removes a record put between its read and its
+/// unlink. (Across processes, issue 10's lock file does that job.)
+const STRIPES: usize = 64;
 
 /// A [`Storage`] that keeps one JSON file per record:
 ///
 /// ```text
-/// <dir>/            0700
-///   cached/<app>.json   0600   {"version":1,"app":…,"key":"cached","token":…,"expires_at":…}
-///   manual/<app>.json   0600
+/// <dir>/                 0700
+///   org/<org>.json       0600   {"version":2,"kind":"minted","scope":"org:acme","source":"cli","token":…,"expires_at":…}
+///   app/<app>.json       0600   a deploy token minted for the app (scope app:<app>)
+///   manual/<app>.json    0600   {"version":2,"kind":"manual","scope":"app:<app>","source":"manual",…,"expires_at":null}
 /// ```
 ///
+/// - **Earlier format**: `cached/<app>.json` records (version 1, no source,
+///   possibly the user's own token) are deleted once, when the store is
+///   opened for writing, and re-acquired on demand; version 1 manual
+///   records are read as they are.
 /// - **Crash-safe**: a write goes to a temp file in the same directory
 ///   (created 0600), is fsynced, renamed over the record and the directory
 ///   is fsynced; a crash at any instant (even `SIGKILL`) leaves the old
 ///   record or the new one, never a torn one.
 /// - **Shared**: several processes may use one directory at once; each
 ///   write is atomic and the last one wins.
-/// - **Damage stays local**: an unreadable `cached` record is renamed to
+/// - **Damage stays local**: an unreadable minted record is renamed to
 ///   `<app>.json.corrupt-<unix seconds>` (kept for inspection for
 ///   [`DAMAGED_RECORD_RETENTION`], listed by [`moved_aside`](Self::moved_aside))
-///   and read as a miss, since a cached token can be acquired again; an
+///   and read as a miss, since a minted token can be acquired again; an
 ///   unreadable `manual` record is [`StorageError::Corrupt`] and is left
 ///   exactly where it is, for an operator, since a manual token cannot.
 ///   Anything that is not a regular file (a FIFO, a device, a symlink) is
@@ -53,32 +80,37 @@ const KEYS: [StorageKey; 2] = [StorageKey::Cached, StorageKey::Manual];
 /// - **No secret outlives its use for long**: opening for writing removes
 ///   the temp files of writers that died (their name holds the writer's host
 ///   and pid; of another host, or of an older version: once older than 10
-///   minutes), expired `cached` records and records moved aside more than
+///   minutes), expired minted records and records moved aside more than
 ///   [`DAMAGED_RECORD_RETENTION`] ago; [`delete`](Storage::delete) removes the
 ///   dead writers' temp files of what it deletes.
 /// - **Read-only when asked**: [`open_read_only`](Self::open_read_only)
 ///   creates, moves, removes and changes nothing (for listings such as
 ///   `fly-tokens status`).
-/// - File names are the [`AppName`], which is validated to be safe as one.
+/// - File names are the [`AppName`] or [`OrgName`], both validated to be
+///   safe as one.
+/// - [`delete_if`](Storage::delete_if) compares and deletes under an
+///   in-process lock of the record; across processes, the last writer wins
+///   (issue 10 adds a lock file per scope).
 /// - Blocking file work runs on tokio's blocking pool.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use atlas_app_server::{AppName, Storage, StorageKey, Token, TokenRecord};
+/// use atlas_app_server::{OrgName, Scope, Storage, StorageKey, Token, TokenRecord};
 /// use atlas_fly_cli::FileStorage;
 ///
 /// let dir = std::env::temp_dir().join(format!("atlas-doc-{}", std::process::id()));
 /// let store = FileStorage::open(&dir)?;
-/// let app = AppName::new("my-app")?;
-/// let record = TokenRecord { token: Token::new("FlyV1 fm2_abc"), expires_at: Some(1_900_000_000) };
-/// store.put(&app, StorageKey::Cached, record.clone()).await?;
-/// assert_eq!(store.get(&app, StorageKey::Cached).await?, Some(record));
-/// assert!(dir.join("cached/my-app.json").exists());
+/// let scope = Scope::Org(OrgName::new("acme")?);
+/// let key = StorageKey::Minted(scope.clone());
+/// let record = TokenRecord::minted(scope, Token::new("FlyV1 fm2_abc"), 1_900_000_000);
+/// store.put(&key, record.clone()).await?;
+/// assert_eq!(store.get(&key).await?, Some(record));
+/// assert!(dir.join("org/acme.json").exists());
 ///
 /// // A listing opens it read-only: nothing is created or tidied.
 /// let listing = FileStorage::open_read_only(&dir)?;
-/// assert_eq!(listing.entries().await?, vec![(app, StorageKey::Cached)]);
+/// assert_eq!(listing.entries().await?, vec![key]);
 /// assert!(FileStorage::open_read_only(dir.join("not-there"))?.entries().await?.is_empty());
 /// assert!(!dir.join("not-there").exists());
 /// # std::fs::remove_dir_all(&dir)?;
@@ -94,17 +126,18 @@ struct Inner {
     dir: PathBuf,
     fallback: bool,
     mode: OpenMode,
+    stripes: [Mutex<()>; STRIPES],
 }
 
 /// How a [`FileStorage`] is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
     /// For everything that may write: a missing store directory is created
-    /// (0700), leftovers are swept, damaged cached records are moved aside.
+    /// (0700), leftovers are swept, damaged minted records are moved aside.
     ReadWrite,
     /// For listings: creates, changes, moves and removes nothing. A store
     /// that does not exist is an empty one; `put` and `delete` fail with
-    /// [`StorageError::Unavailable`]; a damaged `cached` record is
+    /// [`StorageError::Unavailable`]; a damaged minted record is
     /// [`StorageError::Corrupt`] (left in place) instead of a miss.
     ReadOnly,
 }
@@ -114,8 +147,6 @@ pub enum OpenMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MovedAside {
     /// Whose record it was.
-    pub app: AppName,
-    /// Which of its records.
     pub key: StorageKey,
     /// Where it is now.
     pub path: PathBuf,
@@ -259,15 +290,15 @@ impl FileStorage {
         match mode {
             OpenMode::ReadWrite => {
                 dir::ensure_private_dir(dir, follow, !fallback)?;
-                for key in KEYS {
-                    dir::ensure_private_dir(&dir.join(key.as_str()), true, false)?;
+                for sub in DIRS {
+                    dir::ensure_private_dir(&dir.join(sub), true, false)?;
                 }
                 sweep::on_open(dir);
             }
             OpenMode::ReadOnly => {
                 if dir::judge(dir, follow)? == DirState::Private {
-                    for key in KEYS {
-                        dir::judge(&dir.join(key.as_str()), true)?;
+                    for sub in DIRS {
+                        dir::judge(&dir.join(sub), true)?;
                     }
                 }
             }
@@ -277,6 +308,7 @@ impl FileStorage {
                 dir: dir.to_owned(),
                 fallback,
                 mode,
+                stripes: std::array::from_fn(|_| Mutex::new(())),
             }),
         })
     }
@@ -296,23 +328,28 @@ impl FileStorage {
         self.inner.mode
     }
 
-    /// The file that holds `app`'s `key` record.
-    pub fn record_path(&self, app: &AppName, key: StorageKey) -> PathBuf {
-        self.inner.dir.join(key.as_str()).join(format!("{app}.json"))
+    /// The file that holds `key`'s record.
+    pub fn record_path(&self, key: &StorageKey) -> PathBuf {
+        let (sub, name) = match key {
+            StorageKey::Minted(Scope::Org(org)) => ("org", org.as_str()),
+            StorageKey::Minted(Scope::App(app)) => ("app", app.as_str()),
+            StorageKey::Manual(app) => ("manual", app.as_str()),
+        };
+        self.inner.dir.join(sub).join(format!("{name}.json"))
     }
 
-    /// Every record file present, as (app, key), sorted; for listings such as
+    /// Every record file present, as its key, sorted; for listings such as
     /// `fly-tokens status`. Damaged or foreign files are not checked here;
     /// a store that does not exist (read-only) has none.
     ///
     /// # Errors
     /// [`StorageError::Io`] when a directory cannot be listed.
-    pub async fn entries(&self) -> Result<Vec<(AppName, StorageKey)>, StorageError> {
+    pub async fn entries(&self) -> Result<Vec<StorageKey>, StorageError> {
         let mut out: Vec<_> = self
             .list(|name| name.strip_suffix(".json").map(|stem| (stem, ())))
             .await?
             .into_iter()
-            .map(|(app, key, _, ())| (app, key))
+            .map(|(key, _, ())| key)
             .collect();
         out.sort();
         Ok(out)
@@ -332,20 +369,15 @@ impl FileStorage {
             .await?;
         let mut out: Vec<_> = found
             .into_iter()
-            .map(|(app, key, path, moved_at)| MovedAside {
-                app,
-                key,
-                path,
-                moved_at,
-            })
+            .map(|(key, path, moved_at)| MovedAside { key, path, moved_at })
             .collect();
         out.sort_by(|a, b| (a.moved_at, &a.path).cmp(&(b.moved_at, &b.path)));
         Ok(out)
     }
 
-    /// The files of both record directories whose names `pick` maps to an
-    /// app name (and a value).
-    async fn list<T, F>(&self, pick: F) -> Result<Vec<(AppName, StorageKey, PathBuf, T)>, StorageError>
+    /// The files of the record directories whose names `pick` maps to a
+    /// record's name (and a value).
+    async fn list<T, F>(&self, pick: F) -> Result<Vec<(StorageKey, PathBuf, T)>, StorageError>
     where
         T: Send + 'static,
         F: Fn(&str) -> Option<(&str, T)> + Send + 'static,
@@ -353,8 +385,8 @@ impl FileStorage {
         let dir = self.inner.dir.clone();
         blocking(move || {
             let mut out = Vec::new();
-            for key in KEYS {
-                let sub = dir.join(key.as_str());
+            for kind in DIRS {
+                let sub = dir.join(kind);
                 let entries = match fs::read_dir(&sub) {
                     Ok(entries) => entries,
                     Err(e) if dir::is_missing(&e) => continue,
@@ -366,14 +398,21 @@ impl FileStorage {
                     let Some((stem, value)) = name.to_str().and_then(&pick) else {
                         continue;
                     };
-                    if let Ok(app) = AppName::new(stem) {
-                        out.push((app, key, entry.path(), value));
+                    if let Some(key) = key_of(kind, stem) {
+                        out.push((key, entry.path(), value));
                     }
                 }
             }
             Ok(out)
         })
         .await
+    }
+
+    /// The in-process lock of `path`'s writers.
+    fn stripe(&self, path: &Path) -> &Mutex<()> {
+        let mut h = DefaultHasher::new();
+        path.hash(&mut h);
+        &self.inner.stripes[(h.finish() % STRIPES as u64) as usize]
     }
 
     fn check_writable(&self) -> Result<(), StorageError> {
@@ -416,39 +455,39 @@ where
 
 #[async_trait]
 impl Storage for FileStorage {
-    async fn get(&self, app: &AppName, key: StorageKey) -> Result<Option<TokenRecord>, StorageError> {
-        let path = self.record_path(app, key);
-        let app = app.clone();
+    async fn get(&self, key: &StorageKey) -> Result<Option<TokenRecord>, StorageError> {
+        let path = self.record_path(key);
+        let key = key.clone();
         let read_only = self.inner.mode == OpenMode::ReadOnly;
         blocking(
-            move || match record::read(&path, &app, key).map_err(|e| io_error(&path, e))? {
+            move || match record::read(&path, &key).map_err(|e| io_error(&path, e))? {
                 ReadOutcome::Missing => Ok(None),
                 ReadOutcome::Found(rec) => Ok(Some(rec)),
-                ReadOutcome::Damaged { reason, id } => match key {
-                    StorageKey::Manual => Err(StorageError::Corrupt(format!(
+                ReadOutcome::Damaged { reason, id } => match &key {
+                    StorageKey::Manual(app) => Err(StorageError::Corrupt(format!(
                         "manual token record of {app} ({}) is unreadable: {reason}; left in place for an operator \
                      (fix or remove the file, or set the manual token again)",
                         path.display()
                     ))),
-                    StorageKey::Cached if read_only => Err(StorageError::Corrupt(format!(
-                        "cached token record of {app} ({}) is unreadable: {reason}; left in place (the next \
-                         command that uses the token moves it aside)",
+                    StorageKey::Minted(scope) if read_only => Err(StorageError::Corrupt(format!(
+                        "minted token record of {scope} ({}) is unreadable: {reason}; left in place (the next \
+                     command that uses the token moves it aside)",
                         path.display()
                     ))),
-                    StorageKey::Cached => {
+                    StorageKey::Minted(scope) => {
                         match record::move_aside(&path, id) {
                             Ok(Some(aside)) => tracing::warn!(
-                                app = %app,
+                                scope = %scope,
                                 reason = %reason,
                                 moved_to = %aside.display(),
-                                "cached token record was unreadable; moved it aside and treating it as a miss"
+                                "minted token record was unreadable; moved it aside and treating it as a miss"
                             ),
                             Ok(None) => {}
                             Err(e) => tracing::warn!(
-                                app = %app,
+                                scope = %scope,
                                 reason = %reason,
                                 error = %e,
-                                "cached token record is unreadable and could not be moved aside; treating it as a miss"
+                                "minted token record is unreadable and could not be moved aside; treating it as a miss"
                             ),
                         }
                         Ok(None)
@@ -459,21 +498,46 @@ impl Storage for FileStorage {
         .await
     }
 
-    async fn put(&self, app: &AppName, key: StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+    async fn put(&self, key: &StorageKey, record: TokenRecord) -> Result<(), StorageError> {
         self.check_writable()?;
-        let path = self.record_path(app, key);
-        let bytes = record::encode(app, key, &record).map_err(|e| io_error(&path, e))?;
-        blocking(move || record::write_atomic(&path, &bytes).map_err(|e| io_error(&path, e))).await
+        let path = self.record_path(key);
+        let bytes = record::encode(key, &record).map_err(|e| io_error(&path, e))?;
+        let store = self.clone();
+        blocking(move || {
+            let _writer = store.stripe(&path).lock();
+            record::write_atomic(&path, &bytes).map_err(|e| io_error(&path, e))
+        })
+        .await
     }
 
-    async fn delete(&self, app: &AppName, key: StorageKey) -> Result<(), StorageError> {
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
         self.check_writable()?;
-        let path = self.record_path(app, key);
+        let path = self.record_path(key);
+        let store = self.clone();
         blocking(move || {
+            let _writer = store.stripe(&path).lock();
             record::remove(&path).map_err(|e| io_error(&path, e))?;
             // What a writer that died left of this record goes too.
             sweep::temps_of(&path);
             Ok(())
+        })
+        .await
+    }
+
+    async fn delete_if(&self, key: &StorageKey, token: &Token) -> Result<bool, StorageError> {
+        self.check_writable()?;
+        let path = self.record_path(key);
+        let (store, key, token) = (self.clone(), key.clone(), token.clone());
+        blocking(move || {
+            let _writer = store.stripe(&path).lock();
+            match record::read(&path, &key).map_err(|e| io_error(&path, e))? {
+                ReadOutcome::Found(rec) if rec.token == token => {
+                    record::remove(&path).map_err(|e| io_error(&path, e))?;
+                    sweep::temps_of(&path);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
         .await
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use atlas_app_server::{AppName, StorageKey, Token, TokenRecord};
+use atlas_app_server::{RecordSource, Scope, StorageKey, Token, TokenRecord};
 use serde::{Deserialize, Serialize};
 
 use super::dir;
@@ -16,12 +16,28 @@ use super::dir;
 /// A record file larger than this is damaged (a token is a few KiB).
 const RECORD_SIZE_LIMIT: u64 = 1024 * 1024;
 
-/// The file format. No `Debug`: it holds the token.
+/// The file format (version 2). No `Debug`: it holds the token.
+///
+/// ```text
+/// {"version":2,"kind":"minted","scope":"org:acme","source":"cli","token":…,"expires_at":…}
+/// ```
+///
+/// Version 1 (`{"version":1,"app":…,"key":"cached"|"manual",…}`, no source)
+/// is still read for manual records, which cannot be re-acquired; its
+/// cached records are removed when the store is opened (`migrate_v1`).
 #[derive(Serialize, Deserialize)]
 struct RecordFile {
     version: u32,
-    app: String,
-    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
     token: String,
     expires_at: Option<i64>,
 }
@@ -39,11 +55,14 @@ pub(crate) enum ReadOutcome {
     },
 }
 
-pub(crate) fn encode(app: &AppName, key: StorageKey, record: &TokenRecord) -> io::Result<Vec<u8>> {
+pub(crate) fn encode(key: &StorageKey, record: &TokenRecord) -> io::Result<Vec<u8>> {
     let file = RecordFile {
-        version: 1,
-        app: app.as_str().to_owned(),
-        key: key.as_str().to_owned(),
+        version: 2,
+        kind: Some(key.kind().to_owned()),
+        scope: Some(record.scope.to_string()),
+        source: Some(record.source.as_str().to_owned()),
+        app: None,
+        key: None,
         token: record.token.expose().to_owned(),
         expires_at: record.expires_at,
     };
@@ -52,12 +71,52 @@ pub(crate) fn encode(app: &AppName, key: StorageKey, record: &TokenRecord) -> io
     Ok(bytes)
 }
 
+/// The record `parsed` holds for `key`, or why it does not hold one.
+fn decode(parsed: RecordFile, key: &StorageKey) -> Result<TokenRecord, &'static str> {
+    let token = Token::new(&parsed.token);
+    if token.is_empty() {
+        return Err("empty token");
+    }
+    match parsed.version {
+        2 => {
+            let scope = parsed.scope.as_deref().and_then(Scope::parse).ok_or("no valid scope")?;
+            if parsed.kind.as_deref() != Some(key.kind()) || scope != key.scope() {
+                return Err("holds the record of another scope or kind");
+            }
+            let source = parsed
+                .source
+                .as_deref()
+                .and_then(RecordSource::parse)
+                .ok_or("no valid source")?;
+            Ok(TokenRecord {
+                token,
+                expires_at: parsed.expires_at,
+                source,
+                scope,
+            })
+        }
+        // The earlier format's manual records stay readable.
+        1 => match key {
+            StorageKey::Manual(app)
+                if parsed.key.as_deref() == Some("manual") && parsed.app.as_deref() == Some(app.as_str()) =>
+            {
+                Ok(TokenRecord {
+                    expires_at: parsed.expires_at,
+                    ..TokenRecord::manual(app.clone(), token)
+                })
+            }
+            _ => Err("a record of the earlier format that is not this manual record"),
+        },
+        _ => Err("unknown record version"),
+    }
+}
+
 /// Reads the record file at `path` without ever blocking on it: anything but
 /// a regular file (a FIFO, a device, a symlink) is damage, found before the
 /// file is opened and checked again on the open file; so is a file that is
 /// not this user's or that group or others may access (and such a file is
 /// left as it is, never chmod-ed: the program did not make it so).
-pub(crate) fn read(path: &Path, app: &AppName, key: StorageKey) -> io::Result<ReadOutcome> {
+pub(crate) fn read(path: &Path, key: &StorageKey) -> io::Result<ReadOutcome> {
     let lmeta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if dir::is_missing(&e) => return Ok(ReadOutcome::Missing),
@@ -111,17 +170,10 @@ pub(crate) fn read(path: &Path, app: &AppName, key: StorageKey) -> io::Result<Re
             ))
         }
     };
-    if parsed.app != app.as_str() || parsed.key != key.as_str() {
-        return damaged("holds the record of another app or key".into());
+    match decode(parsed, key) {
+        Ok(record) => Ok(ReadOutcome::Found(record)),
+        Err(reason) => damaged(reason.into()),
     }
-    let token = Token::new(&parsed.token);
-    if token.is_empty() {
-        return damaged("empty token".into());
-    }
-    Ok(ReadOutcome::Found(TokenRecord {
-        token,
-        expires_at: parsed.expires_at,
-    }))
 }
 
 /// Replaces `path` with `bytes` so that a crash at any instant leaves the old

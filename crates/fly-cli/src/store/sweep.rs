@@ -1,6 +1,6 @@
 //! Tidying up when the store is opened for writing, so that no copy of a
 //! secret outlives its use for long: temp files of writers that died,
-//! expired cached records, damaged records moved aside long ago. Never when
+//! expired minted records, the earlier format's cached records, damaged records moved aside long ago. Never when
 //! the store is opened read-only. Best effort: a failure here never stops
 //! the store from opening.
 
@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use atlas_app_server::{AppName, StorageKey};
+use atlas_app_server::StorageKey;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
@@ -24,23 +24,30 @@ pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 /// before a writer removes it: 7 days.
 pub const DAMAGED_RECORD_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Sweeps the store in `dir` (its `cached` and `manual` directories).
+/// The directory of the earlier format's cached records (one per app, no
+/// source; they may hold the user's own token).
+const V1_CACHED: &str = "cached";
+
+/// Sweeps the store in `dir` (its record directories), and removes the
+/// cached records of the earlier format.
 pub(crate) fn on_open(dir: &Path) {
     let now = SystemTime::now();
-    for key in [StorageKey::Cached, StorageKey::Manual] {
-        let Ok(entries) = fs::read_dir(dir.join(key.as_str())) else {
+    migrate_v1(dir);
+    for sub in super::DIRS {
+        let Ok(entries) = fs::read_dir(dir.join(sub)) else {
             continue;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let path = entry.path();
+            let key = name.strip_suffix(".json").and_then(|stem| super::key_of(sub, stem));
             if let Some(temp) = record::parse_temp(name) {
                 remove_if_abandoned(&path, &temp, now);
-            } else if key != StorageKey::Cached {
+            } else if sub == "manual" {
                 // Manual records are never removed but by the user.
-            } else if let Some(app) = name.strip_suffix(".json").and_then(|s| AppName::new(s).ok()) {
-                remove_if_expired(&path, &app, now);
+            } else if let Some(key) = key {
+                remove_if_expired(&path, &key, now);
             } else if let Some((_, moved_at)) = record::parse_moved_aside(name) {
                 let moved_at = UNIX_EPOCH + Duration::from_secs(moved_at);
                 if now
@@ -107,20 +114,55 @@ fn alive(pid: i32) -> bool {
     pid <= 0 || !matches!(nix::sys::signal::kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
 }
 
-/// An expired cached record cannot be served again: remove it, unless a
-/// writer has replaced it since it was read.
-fn remove_if_expired(path: &Path, app: &AppName, now: SystemTime) {
+/// Removes the earlier format's cached records (`cached/<app>.json`,
+/// version 1): they carry no source and may hold the user's own token,
+/// which is never stored now; a minted token is re-acquired on demand.
+/// Only names this program wrote there are touched (records, temp files,
+/// records moved aside); the directory goes once it is empty.
+fn migrate_v1(dir: &Path) {
+    let old = dir.join(V1_CACHED);
+    let Ok(entries) = fs::read_dir(&old) else { return };
+    let mut removed = 0usize;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name
+            .strip_suffix(".json")
+            .is_some_and(|stem| atlas_app_server::AppName::validate(stem).is_ok())
+            || record::parse_temp(name).is_some()
+            || record::parse_moved_aside(name).is_some();
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    let _ = fs::remove_dir(&old);
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            dir = %old.display(),
+            "removed cached records of the earlier store format; they are re-acquired on demand"
+        );
+    }
+}
+
+/// An expired minted record (by its `expires_at` or its token's own
+/// expiry) cannot be served again: remove it, unless a writer has replaced
+/// it since it was read.
+fn remove_if_expired(path: &Path, key: &StorageKey, now: SystemTime) {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return;
     };
     let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let now = i64::try_from(now).unwrap_or(i64::MAX);
-    match record::read(path, app, StorageKey::Cached) {
-        Ok(ReadOutcome::Found(rec)) if rec.expires_at.is_some_and(|at| at <= now) => {
+    let own = |token: &str| atlas_app_server::token_expiry(token).map(|at| at - atlas_app_server::EXPIRY_SKEW_SECS);
+    match record::read(path, key) {
+        Ok(ReadOutcome::Found(rec))
+            if rec.expires_at.is_some_and(|at| at <= now) || own(rec.token.expose()).is_some_and(|at| at <= now) =>
+        {
             match record::remove_if_same(path, (meta.dev(), meta.ino())) {
-                Ok(true) => tracing::debug!(app = %app, "removed an expired cached token record"),
+                Ok(true) => tracing::debug!(key = %key, "removed an expired minted token record"),
                 Ok(false) => {}
-                Err(e) => tracing::warn!(app = %app, error = %e, "cannot remove an expired cached token record"),
+                Err(e) => tracing::warn!(key = %key, error = %e, "cannot remove an expired minted token record"),
             }
         }
         _ => {}

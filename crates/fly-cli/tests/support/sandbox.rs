@@ -49,6 +49,8 @@ impl Sandbox {
             .env("PATH", format!("{}:/usr/bin:/bin", self.path("bin").display()))
             .env("HOME", self.path("home"))
             .env("FLY_CONFIG_DIR", self.path("flyconfig"))
+            // The org readonly tokens are minted for.
+            .env("FLY_ORG", "acme")
             // The temporary fallback store, if any, lands here.
             .env("TMPDIR", self.path("tmp"));
     }

@@ -57,7 +57,7 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
         }
     };
     let config = options.build_with(store);
-    let org = config.get_org().map(str::to_owned);
+    let org = config.get_settings().org.as_ref().map(|o| o.as_str().to_owned());
     let tokens = match Tokens::start(config).await {
         Ok(tokens) => tokens,
         Err(e) => {

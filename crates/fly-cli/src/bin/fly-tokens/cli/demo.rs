@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use atlas_app_server::{Acquirer, Source, StorageKey, Token, TokenError, Tokens, TokensConfig};
+use atlas_app_server::{Acquirer, OrgName, Settings, Source, Token, TokenError, Tokens, TokensConfig};
 use atlas_fly_cli::FileStorage;
 use tokio::task::JoinSet;
 
@@ -83,13 +83,15 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     let store = FileStorage::open(&dir).map_err(|e| e.to_string())?;
     let cli = Arc::new(SimCli::new(CLI_DELAY, ORG));
     let user_on = Arc::new(AtomicBool::new(false));
+    let org = OrgName::new(ORG).map_err(|e| e.to_string())?;
+    let settings = Settings::default().org(org).minter("atlas-demo");
     let config = || {
         TokensConfig::default()
             .name("demo")
             .storage(store.clone())
             .cmd_fn(cli.clone())
             .config_file_fn(user_token(user_on.clone()))
-            .org(ORG)
+            .settings(settings.clone())
     };
 
     say!("fly-tokens demo: how fly-tokens gets Fly API tokens for your apps and keeps them, on this machine");
@@ -103,11 +105,20 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     let mut gets = 0usize;
 
     say!("1. Where a token comes from: the first source that has one wins");
+    user_on.store(true, Ordering::SeqCst);
+    gets += 1;
+    show(
+        &tokens,
+        "gamma",
+        "FLY_API_TOKEN is set: your own token comes before any CLI call (kept 60 s in memory, never stored)",
+    )
+    .await?;
+    user_on.store(false, Ordering::SeqCst);
     gets += 1;
     show(
         &tokens,
         "alpha",
-        "first ask: one `fly tokens create readonly -o demo-org` call",
+        "first ask: one `fly tokens create readonly -o demo-org --expiry 87000s --name ... --json` call",
     )
     .await?;
     gets += 1;
@@ -118,17 +129,22 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
         ));
     }
     say!("   (acquirer=facade: a warm get is a table read in your own task, with no message to any server)");
-    user_on.store(true, Ordering::SeqCst);
     gets += 1;
     show(
         &tokens,
-        "gamma",
-        "FLY_API_TOKEN is set: your own token comes before any CLI call",
+        "beta",
+        "another app of demo-org: the org's one read-only token, no CLI call",
     )
     .await?;
-    user_on.store(false, Ordering::SeqCst);
-    cli.set_logged_in(false);
-    say!("   (the simulated CLI is logged out from here on)");
+    say!(
+        "   fly CLI calls so far: {} (one token per org, not per app)",
+        cli.calls()
+    );
+    // A new AppServer snapshots the settings: delta's has no org.
+    tokens.reconfigure(Settings {
+        org: None,
+        ..settings.clone()
+    });
     gets += 1;
     match tokens.get("delta").await {
         Err(TokenError::NoTokenAvailable(report)) => {
@@ -152,17 +168,18 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     say!("   set-manual delta    stored {}", fingerprint(&manual));
     gets += 1;
     show(&tokens, "delta", "nothing else has one: the token you stored by hand").await?;
-    cli.set_logged_in(true);
-    say!("   (logged in again)   fly CLI calls so far: {}", cli.calls());
+    tokens.reconfigure(settings.clone());
     say!();
 
-    say!("2. {BURST} callers ask for a new app `beta` at the same moment");
+    say!("2. The org's token is rejected; then {BURST} callers ask for 10 new apps at the same moment");
+    tokens.invalidate("alpha").await.map_err(|e| e.to_string())?;
     let before = cli.calls();
     let mut burst = JoinSet::new();
-    for _ in 0..BURST {
+    for i in 0..BURST {
         let tokens = tokens.clone();
         burst.spawn(async move {
-            let (token, source, _) = tokens.get_traced("beta").await;
+            let app = format!("app-{}", i % 10);
+            let (token, source, _) = tokens.get_traced(&app).await;
             (token.map(|t| fingerprint(&t)), source)
         });
     }
@@ -178,16 +195,51 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     }
     gets += BURST;
     fps.dedup();
-    let beta_fp = match fps.as_slice() {
+    let org_fp = match fps.as_slice() {
         [one] => one.clone(),
         _ => return Err("the burst saw different tokens".to_owned()),
     };
-    say!("   sources: cli {from_cli}, cache {from_cache}; every caller got {beta_fp}");
+    say!("   sources: cli {from_cli}, cache {from_cache}; every caller got {org_fp}");
     say!(
-        "   {BURST} callers -> {} CLI call: one token minted for all of them, not {BURST} (the others wait for \
-         the first answer)",
+        "   {BURST} callers, 10 apps -> {} CLI call: one token minted for the whole org (the others wait for the \
+         first answer)",
         cli.calls() - before
     );
+    gets += 1;
+    show(
+        &tokens,
+        "beta",
+        "beta lost the rejected token with the org, and takes the new one",
+    )
+    .await?;
+    cli.set_logged_in(false);
+    say!("   (the simulated CLI is logged out now)");
+    let before = cli.calls();
+    let refreshed = tokens.refresh("beta").await;
+    say!("   refresh beta        {}", describe(&refreshed));
+    gets += 1;
+    let cold = tokens.get("epsilon").await;
+    say!("   get epsilon         {}", describe(&cold));
+    say!(
+        "   fly CLI calls for both: {} (within the 10 s failure window the failure is reported, not retried)",
+        cli.calls() - before
+    );
+    cli.set_logged_in(true);
+    tokens.reconfigure(Settings {
+        failure_window: Duration::ZERO,
+        ..settings.clone()
+    });
+    gets += 1;
+    show(
+        &tokens,
+        "zeta",
+        "logged in again (a server started with failure window 0): minted",
+    )
+    .await?;
+    tokens.reconfigure(settings.clone());
+    // alpha's entry went with the rejected org token: fill it again.
+    tokens.get("alpha").await.map_err(|e| e.to_string())?;
+    gets += 1;
     say!();
 
     say!("3. A crash inside fly-tokens: the server that answers for `alpha` is killed");
@@ -211,7 +263,7 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     say!("4. A bigger crash: the in-memory token table itself is lost");
     // The background persist of alpha's token must have landed first.
     eventually("alpha's token to be stored", || async {
-        store_has(&store, "alpha", StorageKey::Cached).await.then_some(())
+        store_has(&store).await.then_some(())
     })
     .await?;
     let calls = cli.calls();
@@ -274,21 +326,24 @@ async fn demo(dir: PathBuf) -> Result<(), String> {
     say!("6. Clean shutdown");
     tokens.shutdown().await;
     let entries = store.entries().await.map_err(|e| e.to_string())?;
-    let list = |key: StorageKey| {
+    let list = |kind: &str| {
         entries
             .iter()
-            .filter(|(_, k)| *k == key)
-            .map(|(app, _)| app.to_string())
+            .filter(|k| k.kind() == kind)
+            .map(|k| k.scope().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
     say!("   every token fetched was written to the store before shutdown() returned: nothing is lost on exit");
     say!(
-        "   the store holds: cached [{}], manual [{}]",
-        list(StorageKey::Cached),
-        list(StorageKey::Manual)
+        "   the store holds: minted [{}], manual [{}] (never your own token)",
+        list("minted"),
+        list("manual")
     );
-    say!("   in total: {} fly CLI calls for {gets} gets of 4 apps", cli.calls());
+    say!(
+        "   in total: {} fly CLI calls for {gets} gets of 16 apps of one org",
+        cli.calls()
+    );
     Ok(())
 }
 
@@ -319,10 +374,10 @@ fn same(before: usize, now: usize) -> String {
     }
 }
 
-async fn store_has(store: &FileStorage, app: &str, key: StorageKey) -> bool {
-    use atlas_app_server::{AppName, Storage};
-    match AppName::new(app) {
-        Ok(app) => matches!(store.get(&app, key).await, Ok(Some(_))),
+async fn store_has(store: &FileStorage) -> bool {
+    use atlas_app_server::{Scope, Storage, StorageKey};
+    match OrgName::new(ORG) {
+        Ok(org) => matches!(store.get(&StorageKey::Minted(Scope::Org(org))).await, Ok(Some(_))),
         Err(_) => false,
     }
 }

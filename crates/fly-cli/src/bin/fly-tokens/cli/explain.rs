@@ -20,7 +20,10 @@ pub struct Context<'a> {
 /// The whole message, several lines, no trailing newline.
 pub fn no_token(report: &NoTokenReport, cx: &Context<'_>) -> String {
     let app = &report.app;
-    let mut m = format!("fly-tokens: no token available for app `{app}`:\n");
+    let mut m = match &report.scope {
+        Some(scope) => format!("fly-tokens: no token available for app `{app}` (scope {scope}):\n"),
+        None => format!("fly-tokens: no token available for app `{app}`:\n"),
+    };
     let _ = writeln!(m, "  stored token:  {}", storage(&report.storage));
     let _ = writeln!(m, "  your token:    {}", user_token(report.user_token, cx));
     let _ = writeln!(m, "  fly CLI:       {}", cli(&report.cli));
@@ -37,6 +40,7 @@ fn storage(f: &StorageFinding) -> String {
         StorageFinding::None => "none".to_owned(),
         StorageFinding::Expired { .. } => "expired".to_owned(),
         StorageFinding::Skipped => "skipped (being replaced)".to_owned(),
+        StorageFinding::NoScope => "none (no org configured)".to_owned(),
         StorageFinding::Failed(e) => format!("unreadable: {e}"),
         StorageFinding::Refused(e) => {
             format!("refused: the stored record is not one line of printable characters ({e})")
@@ -47,6 +51,7 @@ fn storage(f: &StorageFinding) -> String {
 fn user_token(f: UserTokenFinding, cx: &Context<'_>) -> String {
     match (f, cx.config_path) {
         (UserTokenFinding::Disabled, _) => "disabled (--no-config-file)".to_owned(),
+        (UserTokenFinding::Expired, _) => "expired (its own validity window has passed)".to_owned(),
         (UserTokenFinding::None, Some(path)) => format!(
             "none (FLY_ACCESS_TOKEN and FLY_API_TOKEN unset, no usable access_token in {})",
             path.display()
@@ -71,6 +76,11 @@ fn cli(f: &CliFinding) -> String {
         CliFinding::NotAToken => "exit code 0 but its output is not a Fly token (ignored)".to_owned(),
         CliFinding::TimedOut { after } => format!("timed out after {after:?} (the process was killed)"),
         CliFinding::NotRun(why) => format!("not run: {why}"),
+        CliFinding::NoOrg => "not run: no org configured (a read-only token is minted per org)".to_owned(),
+        CliFinding::RecentlyFailed { ago, finding } => {
+            format!("not run again: it failed {}s ago ({})", ago.as_secs(), cli(finding))
+        }
+        CliFinding::AlreadyExpired => "exit code 0 but the token it printed has already expired".to_owned(),
     }
 }
 
@@ -85,6 +95,7 @@ fn with_stderr_line(what: String, f: &CliFinding) -> String {
 fn manual(f: &ManualFinding) -> String {
     match f {
         ManualFinding::None => "none".to_owned(),
+        ManualFinding::Expired { .. } => "expired (its own validity window has passed; not served)".to_owned(),
         ManualFinding::Failed(e) => format!("unreadable: {e}"),
         ManualFinding::Refused(e) => format!("refused: the stored token is not one line of printable characters ({e})"),
     }
@@ -94,7 +105,18 @@ fn hints(report: &NoTokenReport, cx: &Context<'_>) -> Vec<String> {
     let app = &report.app;
     let org = cx.org.map(|o| format!(" -o {o}")).unwrap_or_default();
     let mut hints = Vec::new();
-    match &report.cli {
+    let mut cli_finding = &report.cli;
+    if let CliFinding::RecentlyFailed { finding, .. } = cli_finding {
+        cli_finding = finding;
+    }
+    match cli_finding {
+        CliFinding::NoOrg => hints.push(
+            "name your Fly org: `--org ORG` or `export FLY_ORG=ORG` (flyctl cannot pick one without a terminal), \
+             or mint per-app tokens with `--deploy`"
+                .to_owned(),
+        ),
+        CliFinding::RecentlyFailed { .. } => {}
+        CliFinding::AlreadyExpired => hints.push("check the clock of this machine against Fly's".to_owned()),
         // The hints look at all of stderr: the line quoted above may be
         // another one than the one that names the cause.
         CliFinding::Exited { stderr, .. } | CliFinding::Killed { stderr, .. } => {
@@ -132,9 +154,13 @@ fn hints(report: &NoTokenReport, cx: &Context<'_>) -> Vec<String> {
             cx.user_source
                 .unwrap_or("FLY_ACCESS_TOKEN, FLY_API_TOKEN or ~/.fly/config.yml")
         )),
-        UserTokenFinding::None | UserTokenFinding::TimedOut { .. } => {}
+        UserTokenFinding::None | UserTokenFinding::TimedOut { .. } | UserTokenFinding::Expired => {}
     }
-    if let ManualFinding::Refused(_) = report.manual {
+    if let ManualFinding::Expired { .. } = report.manual {
+        hints.push(format!(
+            "the manual token has expired: store a new one with `fly-tokens set-manual {app}`"
+        ));
+    } else if let ManualFinding::Refused(_) = report.manual {
         hints.push(format!(
             "the manual token is not usable: store it again with `fly-tokens set-manual {app}`, or remove it \
              with `fly-tokens clear-manual {app}`"
@@ -162,6 +188,7 @@ mod tests {
     fn report(cli: CliFinding) -> NoTokenReport {
         NoTokenReport {
             app: AppName::new("my-app").expect("valid"),
+            scope: None,
             storage: StorageFinding::None,
             user_token: UserTokenFinding::None,
             cli,

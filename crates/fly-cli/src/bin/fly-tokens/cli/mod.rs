@@ -2,7 +2,6 @@
 
 mod commands;
 mod demo;
-mod duration;
 mod explain;
 mod fingerprint;
 mod mask;
@@ -11,12 +10,10 @@ mod signals;
 mod status;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use atlas_fly_cli::ConfigOptions;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -32,12 +29,23 @@ pub const EXIT_FAILURE: u8 = 3;
 
 const AFTER_HELP: &str = "\
 How `get` finds a token (first hit wins):
-  1. the token cached in this process, then the store (unexpired `cached` record)
+  1. the token cached in this process, then the store: the minted token of the
+     app's scope, if unexpired
   2. your own token: FLY_ACCESS_TOKEN, FLY_API_TOKEN, then access_token in
      $FLY_CONFIG_DIR/config.yml or ~/.fly/config.yml   (off with --no-config-file)
-  3. `fly tokens create readonly [-o ORG]`, bounded by --cli-timeout
+     Kept in memory for --user-token-ttl, NEVER written to the store.
+  3. `fly tokens create readonly -o ORG --expiry D --name 'atlas@HOST org:ORG' --json`
+     (or, with --deploy, `fly tokens create deploy -a APP ...`), bounded by --cli-timeout
   4. the manual token stored with `fly-tokens set-manual APP`
-A token from 2 or 3 is kept in the store for --ttl.
+
+Scope and lifetime of what it mints:
+  readonly (default)  read-only access to every app of the org; ONE token per org,
+                      shared by all its apps; needs --org or FLY_ORG
+  deploy (--deploy)   can deploy to and change one app; one token per app
+  Minted tokens are stored for --ttl (24h) and minted with --expiry ttl + 10m, so
+  Fly itself expires them shortly after they stop being used (flyctl's own default
+  is 20 years). A token's own expiry always caps how long it is served.
+  `refresh APP` drops the scope's token (for every app of the org) and mints one.
 
 Examples:
   FLY_API_TOKEN=$(fly-tokens get my-app) fly status -a my-app
@@ -45,7 +53,7 @@ Examples:
   fly-tokens --org my-org get my-app
   fly-tokens refresh my-app              # after Fly rejected the token
   fly-tokens set-manual my-app < token.txt
-  fly-tokens status --json
+  fly-tokens status --json               # kind, scope, source, expires_at, fingerprint
   fly-tokens demo                        # the whole stack, simulated, no Fly account needed
 
 Set FLY_API_TOKEN for one command only, never `export` it: fly-tokens reads
@@ -65,62 +73,12 @@ Logs go to stderr; RUST_LOG=info (or debug) shows more (default: warnings).";
 #[derive(Debug, Parser)]
 #[command(name = "fly-tokens", version, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// The settings, defined once in the library (`ConfigOptions` is
+    /// `clap::Args`): every flag that applies to all commands.
     #[command(flatten)]
-    global: Global,
+    options: ConfigOptions,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Flags that apply to every command.
-#[derive(Debug, Args)]
-pub struct Global {
-    /// Token store directory [default: $ATLAS_FLY_TOKENS_DIR, else
-    /// $XDG_DATA_HOME/atlas/fly-tokens, else ~/.local/share/atlas/fly-tokens]
-    #[arg(long, global = true, value_name = "DIR")]
-    store: Option<PathBuf>,
-
-    /// The fly CLI to run [default: `fly`, else `flyctl`, on PATH]
-    #[arg(long, global = true, value_name = "PATH")]
-    fly_bin: Option<PathBuf>,
-
-    /// Fly org slug for `fly tokens create readonly -o ORG` [default: $FLY_ORG]
-    #[arg(long, global = true, value_name = "ORG")]
-    org: Option<String>,
-
-    /// How long an acquired token is kept, at least 1s, e.g. 12h, 30m [default: 24h]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_ttl)]
-    ttl: Option<Duration>,
-
-    /// How long the fly CLI may run before it is killed, e.g. 15s, 1m [default: 15s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse_cli_timeout)]
-    cli_timeout: Option<Duration>,
-
-    /// Do not use your own token (FLY_ACCESS_TOKEN, FLY_API_TOKEN, ~/.fly/config.yml)
-    #[arg(long, global = true)]
-    no_config_file: bool,
-}
-
-impl Global {
-    /// The library options these flags stand for.
-    fn options(&self) -> ConfigOptions {
-        let mut o = ConfigOptions::new().config_file_enabled(!self.no_config_file);
-        if let Some(dir) = &self.store {
-            o = o.store_dir(dir);
-        }
-        if let Some(bin) = &self.fly_bin {
-            o = o.fly_bin(bin);
-        }
-        if let Some(org) = &self.org {
-            o = o.org(org);
-        }
-        if let Some(ttl) = self.ttl {
-            o = o.ttl(ttl);
-        }
-        if let Some(t) = self.cli_timeout {
-            o = o.cli_timeout(t);
-        }
-        o
-    }
 }
 
 /// The commands.
@@ -132,14 +90,15 @@ pub enum Command {
         /// The Fly app name
         app: String,
     },
-    /// Drop APP's cached token and acquire a new one in one step (use after
-    /// the Fly API rejected the token); prints it like `get`
+    /// Drop APP's token and acquire a new one in one step (use after the Fly
+    /// API rejected the token): the scope's token is dropped for every app of
+    /// the org and minted once; prints it like `get`
     Refresh {
         /// The Fly app name
         app: String,
     },
-    /// Drop APP's cached token (this process and the store); the manual
-    /// token, if any, stays
+    /// Drop APP's minted token, for its whole scope (this process and the
+    /// store); the manual token, if any, stays
     Invalidate {
         /// The Fly app name
         app: String,
@@ -160,8 +119,8 @@ pub enum Command {
         /// The Fly app name
         app: String,
     },
-    /// List the tokens in the store: app, kind, expiry and a fingerprint
-    /// (first 8 hex characters of its SHA-256), never the token
+    /// List the tokens in the store: kind, scope, source, expiry and a
+    /// fingerprint (first 8 hex characters of its SHA-256), never the token
     Status {
         /// One JSON object on stdout instead of a table
         #[arg(long)]
@@ -208,7 +167,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> u8 {
-    let options = cli.global.options();
+    let options = cli.options;
     let mut signals = match signals::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
@@ -270,8 +229,8 @@ mod tests {
     fn global_flags_go_anywhere() {
         let cli = Cli::try_parse_from(["fly-tokens", "get", "my-app", "--cli-timeout", "2m", "--org", "acme"])
             .expect("parses");
-        assert_eq!(cli.global.cli_timeout, Some(Duration::from_secs(120)));
-        assert_eq!(cli.global.org.as_deref(), Some("acme"));
+        assert_eq!(cli.options.cli_timeout, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(cli.options.org.as_deref(), Some("acme"));
         assert!(Cli::try_parse_from(["fly-tokens", "--ttl", "500ms", "status"]).is_err());
         assert!(Cli::try_parse_from(["fly-tokens", "--cli-timeout", "0", "status"]).is_err());
     }
@@ -280,7 +239,7 @@ mod tests {
     fn a_token_on_the_command_line_is_caught_not_echoed_by_clap() {
         let cli = Cli::try_parse_from(["fly-tokens", "set-manual", "my-app", "FlyV1 fm2_x", "--store", "/s"])
             .expect("parses, to be refused by the command");
-        assert_eq!(cli.global.store.as_deref(), Some(std::path::Path::new("/s")));
+        assert_eq!(cli.options.store_dir.as_deref(), Some(std::path::Path::new("/s")));
         assert!(matches!(cli.command, Command::SetManual { ref on_command_line, .. } if on_command_line.len() == 1));
     }
 }

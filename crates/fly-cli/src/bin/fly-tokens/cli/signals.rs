@@ -178,7 +178,7 @@ impl Terminal {
 #[cfg(test)]
 mod tests {
     use atlas_app_server::testing::FakeCli;
-    use atlas_app_server::{AppName, MemoryStorage, Storage, StorageKey, TokensConfig};
+    use atlas_app_server::{AppName, MemoryStorage, Scope, Storage, StorageKey, TokenKind, TokensConfig};
 
     use super::*;
 
@@ -195,12 +195,13 @@ mod tests {
         let store = std::sync::Arc::new(MemoryStorage::new());
         let config = TokensConfig::default()
             .cmd_fn(FakeCli::succeeding("FlyV1 fm2_c2lnbmFs"))
-            .storage(store.clone());
+            .storage(store.clone())
+            .configure(|s| s.token_kind(TokenKind::Deploy));
         let tokens = Tokens::start(config).await.expect("start");
         let app = AppName::new("my-app").expect("app");
         tokens.get("my-app").await.expect("a token");
         assert_eq!(finish(Caught::Term, Some(&tokens)).await, 143);
-        let stored = store.get(&app, StorageKey::Cached).await.expect("read");
+        let stored = store.get(&StorageKey::Minted(Scope::App(app))).await.expect("read");
         assert!(stored.is_some(), "the persist queued by the get landed");
     }
 

@@ -4,19 +4,22 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use atlas_app_server::{Storage, StorageKey};
-use atlas_fly_cli::{ConfigOptions, MovedAside, DAMAGED_RECORD_RETENTION};
+use atlas_app_server::Storage;
+use atlas_fly_cli::{human_secs, ConfigOptions, MovedAside, DAMAGED_RECORD_RETENTION};
 use serde_json::json;
 
-use super::duration::human_secs;
 use super::fingerprint::fingerprint;
 use super::output::write_stdout;
 use super::EXIT_FAILURE;
 
 /// One stored record, as shown.
 struct Row {
-    app: String,
-    kind: StorageKey,
+    /// `minted` or `manual`.
+    kind: &'static str,
+    /// `org:acme`, `app:my-app`.
+    scope: String,
+    /// `cli`, `manual`; `None` when unreadable.
+    source: Option<&'static str>,
     expires_at: Option<i64>,
     fingerprint: Option<String>,
     error: Option<String>,
@@ -39,20 +42,24 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
         }
     };
     let mut rows = Vec::with_capacity(entries.len());
-    for (app, kind) in entries {
-        let row = match store.get(&app, kind).await {
+    for key in entries {
+        let (kind, scope) = (key.kind(), key.scope().to_string());
+        let row = match store.get(&key).await {
             // Removed since it was listed.
             Ok(None) => continue,
             Ok(Some(rec)) => Row {
-                app: app.to_string(),
                 kind,
-                expires_at: rec.expires_at,
+                scope,
+                source: Some(rec.source.as_str()),
+                // What is really served: capped by the token's own expiry.
+                expires_at: cap(rec.token.expose(), rec.expires_at),
                 fingerprint: Some(fingerprint(&rec.token)),
                 error: None,
             },
             Err(e) => Row {
-                app: app.to_string(),
                 kind,
+                scope,
+                source: None,
                 expires_at: None,
                 fingerprint: None,
                 error: Some(e.to_string()),
@@ -79,6 +86,15 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
     write_stdout(&text)
 }
 
+/// `expires_at` capped by the token's own expiry, as the chain serves it.
+fn cap(token: &str, expires_at: Option<i64>) -> Option<i64> {
+    let own = atlas_fly_cli::token_expiry(token).map(|at| at - atlas_app_server::EXPIRY_SKEW_SECS);
+    match (expires_at, own) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn expires_in(expires_at: Option<i64>, now: i64) -> String {
     match expires_at {
         None => "never".to_owned(),
@@ -102,8 +118,8 @@ fn to_table(dir: &str, fallback: bool, rows: &[Row], aside: &[MovedAside], now: 
         for a in aside {
             s.push_str(&format!(
                 "  {}  {}  {} ago  {}\n",
-                a.app,
-                a.key.as_str(),
+                a.key.scope(),
+                a.key.kind(),
                 human_secs(u64::try_from(now).unwrap_or(0).saturating_sub(a.moved_at)),
                 a.path.display()
             ));
@@ -114,10 +130,10 @@ fn to_table(dir: &str, fallback: bool, rows: &[Row], aside: &[MovedAside], now: 
 
 fn token_table(rows: &[Row], now: i64) -> String {
     let mut s = String::new();
-    let width = rows.iter().map(|r| r.app.len()).max().unwrap_or(0).max(3);
+    let width = rows.iter().map(|r| r.scope.len()).max().unwrap_or(0).max(5);
     s.push_str(&format!(
-        "{:<width$}  {:<6}  {:<16}  FINGERPRINT\n",
-        "APP", "KIND", "EXPIRES IN"
+        "{:<width$}  {:<6}  {:<6}  {:<16}  FINGERPRINT\n",
+        "SCOPE", "KIND", "SOURCE", "EXPIRES IN"
     ));
     for r in rows {
         let (expiry, fp) = match &r.error {
@@ -125,9 +141,10 @@ fn token_table(rows: &[Row], now: i64) -> String {
             None => (expires_in(r.expires_at, now), r.fingerprint.clone().unwrap_or_default()),
         };
         s.push_str(&format!(
-            "{:<width$}  {:<6}  {:<16}  {fp}\n",
-            r.app,
-            r.kind.as_str(),
+            "{:<width$}  {:<6}  {:<6}  {:<16}  {fp}\n",
+            r.scope,
+            r.kind,
+            r.source.unwrap_or("-"),
             expiry
         ));
     }
@@ -139,8 +156,9 @@ fn to_json(dir: &str, fallback: bool, rows: &[Row], aside: &[MovedAside], now: i
         .iter()
         .map(|r| {
             json!({
-                "app": r.app,
-                "kind": r.kind.as_str(),
+                "kind": r.kind,
+                "scope": r.scope,
+                "source": r.source,
                 "expires_at": r.expires_at,
                 "expires_in_secs": r.expires_at.map(|at| at.saturating_sub(now)),
                 "expired": r.expires_at.is_some_and(|at| at <= now),
@@ -153,8 +171,8 @@ fn to_json(dir: &str, fallback: bool, rows: &[Row], aside: &[MovedAside], now: i
         .iter()
         .map(|a| {
             json!({
-                "app": a.app.as_str(),
-                "kind": a.key.as_str(),
+                "kind": a.key.kind(),
+                "scope": a.key.scope().to_string(),
                 "file": a.path.display().to_string(),
                 "moved_at": a.moved_at,
             })
@@ -171,15 +189,17 @@ mod tests {
     fn rows() -> Vec<Row> {
         vec![
             Row {
-                app: "my-app".into(),
-                kind: StorageKey::Cached,
+                kind: "minted",
+                scope: "org:acme".into(),
+                source: Some("cli"),
                 expires_at: Some(1_000 + 86_399),
                 fingerprint: Some("1a2b3c4d".into()),
                 error: None,
             },
             Row {
-                app: "other".into(),
-                kind: StorageKey::Manual,
+                kind: "manual",
+                scope: "app:other".into(),
+                source: Some("manual"),
                 expires_at: None,
                 fingerprint: Some("9f8e7d6c".into()),
                 error: None,
@@ -192,9 +212,9 @@ mod tests {
         assert_eq!(
             to_table("/s", false, &rows(), &[], 1_000),
             "store: /s\n\
-             APP     KIND    EXPIRES IN        FINGERPRINT\n\
-             my-app  cached  23h 59m           1a2b3c4d\n\
-             other   manual  never             9f8e7d6c\n"
+             SCOPE      KIND    SOURCE  EXPIRES IN        FINGERPRINT\n\
+             org:acme   minted  cli     23h 59m           1a2b3c4d\n\
+             app:other  manual  manual  never             9f8e7d6c\n"
         );
         assert_eq!(
             to_table("/s", true, &[], &[], 0),
@@ -204,20 +224,21 @@ mod tests {
 
     #[test]
     fn moved_aside_records_are_listed() {
+        let org = atlas_app_server::OrgName::new("torn").expect("org");
         let aside = [MovedAside {
-            app: atlas_app_server::AppName::new("torn").expect("app"),
-            key: StorageKey::Cached,
-            path: "/s/cached/torn.json.corrupt-400".into(),
+            key: atlas_app_server::StorageKey::Minted(atlas_app_server::Scope::Org(org)),
+            path: "/s/org/torn.json.corrupt-400".into(),
             moved_at: 400,
         }];
         assert_eq!(
             to_table("/s", false, &[], &aside, 4_000),
             "store: /s\nno tokens stored\n\
              damaged records moved aside (kept 7 days for inspection, then removed):\n  \
-             torn  cached  1h 0m ago  /s/cached/torn.json.corrupt-400\n"
+             org:torn  minted  1h 0m ago  /s/org/torn.json.corrupt-400\n"
         );
         let v: serde_json::Value = serde_json::from_str(&to_json("/s", false, &[], &aside, 4_000)).expect("json");
-        assert_eq!(v["moved_aside"][0]["file"], "/s/cached/torn.json.corrupt-400");
+        assert_eq!(v["moved_aside"][0]["file"], "/s/org/torn.json.corrupt-400");
+        assert_eq!(v["moved_aside"][0]["scope"], "org:torn");
         assert_eq!(v["moved_aside"][0]["moved_at"], 400);
     }
 
@@ -225,6 +246,10 @@ mod tests {
     fn json_shape() {
         let v: serde_json::Value = serde_json::from_str(&to_json("/s", false, &rows(), &[], 1_000)).expect("json");
         assert_eq!(v["tokens"][0]["expires_in_secs"], 86_399);
+        assert_eq!(v["tokens"][0]["scope"], "org:acme");
+        assert_eq!(v["tokens"][0]["source"], "cli");
+        assert_eq!(v["tokens"][0]["expires_at"], 1_000 + 86_399);
+        assert_eq!(v["tokens"][0]["fingerprint"], "1a2b3c4d");
         assert_eq!(v["tokens"][1]["kind"], "manual");
         assert_eq!(v["tokens"][1]["expires_at"], serde_json::Value::Null);
     }

@@ -15,8 +15,9 @@ pub fn fake_token(label: &str) -> String {
     format!("FlyV1 fm2_{body}")
 }
 
-/// Answers `fly tokens create readonly -o ORG` after a short delay, like a
-/// logged-in flyctl; when logged out, fails the way flyctl does.
+/// Answers `fly tokens create readonly -o ORG --expiry D --name N --json`
+/// after a short delay, like a logged-in flyctl (`{"token":"…"}`); when
+/// logged out, fails the way flyctl does.
 pub struct SimCli {
     delay: Duration,
     org: &'static str,
@@ -65,9 +66,17 @@ impl CmdFn for SimCli {
                 "Error: the simulated CLI only knows `tokens create readonly`\n",
             ));
         }
+        if !args.contains(&"--json") || !args.contains(&"--expiry") || !args.contains(&self.org) {
+            return Ok(CmdOutput::new(
+                1,
+                "",
+                "Error: the simulated CLI wants -o ORG, --expiry and --json\n",
+            ));
+        }
+        let token = fake_token(&format!("{}-{n}", self.org));
         Ok(CmdOutput::new(
             0,
-            format!("{}\n", fake_token(&format!("{}-{n}", self.org))),
+            format!("{}\n", serde_json::json!({ "token": token })),
             "A new release of flyctl is available (simulated notice on stderr)\n",
         ))
     }

@@ -1,4 +1,4 @@
-//! Durations on the command line: `15s`, `2m`, `1h30m`, `500ms`, `1d`; a
+//! Durations on the command line (and in [`ConfigOptions`](crate::ConfigOptions)): `15s`, `2m`, `1h30m`, `500ms`, `1d`; a
 //! bare number is seconds.
 
 use std::time::Duration;
