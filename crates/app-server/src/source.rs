@@ -6,9 +6,10 @@ use std::fmt;
 /// Which link of the resolution chain produced the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
-    /// The shared table (a fast-path hit, or a coalesced caller).
+    /// Memory: the shared table (a fast-path hit, or a coalesced caller),
+    /// or the scope's current token (another app of the org fetched it).
     Cache,
-    /// The stored `cached` record.
+    /// The stored minted record of the app's scope.
     Storage,
     /// The user's own token (environment or fly config file).
     Config,

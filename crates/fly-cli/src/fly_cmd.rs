@@ -2,7 +2,7 @@
 //! turns output that is not a token into a miss.
 //!
 //! The command line itself is built by `atlas-app-server`
-//! ([`TokensConfig::cli_args`](atlas_app_server::TokensConfig::cli_args)),
+//! ([`Settings::cli_args`](atlas_app_server::Settings::cli_args)),
 //! from the org and [`TokenKind`](atlas_app_server::TokenKind) set there.
 
 use std::io;

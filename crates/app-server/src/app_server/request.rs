@@ -16,10 +16,11 @@ pub(crate) enum Request {
     /// Resolve (table re-check first: a caller who queued behind another may
     /// find the token already there).
     Get(oneshot::Sender<Resolved>),
-    /// Invalidate, then resolve without the table or the stored copy, as one
-    /// step.
+    /// Invalidate, then resolve without taking the replaced token back, as
+    /// one step.
     Refresh(oneshot::Sender<Resolved>),
-    /// Remove the table entry and the stored cached record.
+    /// Drop the token the app was served, for its whole scope, in the table
+    /// and the store.
     Invalidate(oneshot::Sender<Result<(), TokenError>>),
     /// Store the manual override, synchronously.
     SetManual(Token, oneshot::Sender<Result<(), TokenError>>),
