@@ -587,6 +587,25 @@ fn set_manual_checks_the_app_name_before_it_asks_for_the_token() {
 }
 
 #[test]
+fn set_manual_judges_the_store_before_it_asks_for_the_token() {
+    let s = Sandbox::new();
+    std::fs::write(s.path("a-file"), "not a directory").expect("write");
+    let shared = s.path("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    chmod(&shared, 0o755);
+    for store in [s.path("a-file/store"), shared] {
+        // stdin stays open and empty: reading it would wait forever.
+        let mut cmd = s.bare();
+        cmd.arg("--store").arg(&store).args(["set-manual", "my-app"]);
+        cmd.stdin(Stdio::piped());
+        let out = s.run_bounded(cmd, "set-manual read the token before it opened the store");
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains("token store directory"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_dir(s.path("tmp")).expect("ls").count(), 0, "no fallback");
+}
+
+#[test]
 fn an_invalid_org_is_a_usage_error_that_does_not_echo_it() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));

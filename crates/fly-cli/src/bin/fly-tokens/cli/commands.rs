@@ -26,7 +26,23 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
         eprintln!("fly-tokens: {}", mask_secrets(&msg));
         return EXIT_USAGE;
     }
-    // Read a manual token before anything starts: a prompt should not race
+    // The store is opened (and judged) before a manual token is asked for:
+    // a store that cannot be used is exit 3 before any secret is typed. A
+    // manual token cannot be re-acquired: it never goes to the temporary
+    // fallback.
+    let opened = if matches!(command, Command::SetManual { .. }) {
+        options.open_store_without_fallback()
+    } else {
+        options.open_store()
+    };
+    let store = match opened {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("fly-tokens: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    // Read a manual token before the stack starts: a prompt should not race
     // with the stack's own start-up.
     let manual = match &command {
         Command::SetManual { app, .. } => {
@@ -41,20 +57,6 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
             }
         }
         _ => None,
-    };
-    // A manual token cannot be re-acquired: it never goes to the temporary
-    // fallback.
-    let opened = if manual.is_some() {
-        options.open_store_without_fallback()
-    } else {
-        options.open_store()
-    };
-    let store = match opened {
-        Ok(store) => store,
-        Err(e) => {
-            eprintln!("fly-tokens: {e}");
-            return EXIT_FAILURE;
-        }
     };
     let config = options.build_with(store);
     let org = config.get_settings().org.as_ref().map(|o| o.as_str().to_owned());
