@@ -683,6 +683,39 @@ fn a_closed_stdout_pipe_exits_0_quietly() {
 }
 
 #[test]
+fn a_closed_stderr_pipe_keeps_the_commands_exit_code() {
+    let s = Sandbox::new();
+    s.fly("echo 'Error: not logged in' >&2\nexit 1");
+    std::fs::write(s.path("a-file"), "not a directory").expect("write");
+    let store = s.path("store");
+    let store = store.to_str().expect("utf-8");
+    let blocked = s.path("a-file/store");
+    let blocked = blocked.to_str().expect("utf-8");
+    // `fly-tokens … 2>&1 | head -0`: every message goes to a pipe nobody
+    // reads any more; the exit code is still the command's own (no panic,
+    // no 101).
+    for (args, code) in [
+        (&["--store", store, "invalidate", "my-app"][..], 0),
+        (&["--store", store, "get", "my-app"][..], 1),
+        (&["--store", store, "get", "../etc"][..], 2),
+        (&["--no-such-flag", "get", "my-app"][..], 2),
+        (&["--store", blocked, "get", "my-app"][..], 3),
+    ] {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        drop(read);
+        let out = s
+            .bare()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(write))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+    }
+}
+
+#[test]
 fn readme_and_help_set_fly_api_token_per_command_never_export_it() {
     let readme = include_str!("../../../README.md");
     let help = stdout(&Sandbox::new().run(&["--help"]));

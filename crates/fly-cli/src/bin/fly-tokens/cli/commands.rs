@@ -10,7 +10,7 @@ use atlas_fly_cli::{check_token_text, looks_like_fly_token, ConfigOptions};
 use super::explain::{self, Context};
 use super::fingerprint::fingerprint;
 use super::mask::mask_secrets;
-use super::output::write_stdout;
+use super::output::{tell, write_stdout};
 use super::signals::{self, Signals};
 use super::{Command, EXIT_FAILURE, EXIT_NO_TOKEN, EXIT_OK, EXIT_USAGE};
 
@@ -23,7 +23,7 @@ const MANUAL_TOKEN_LIMIT: u64 = 64 * 1024;
 pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signals) -> u8 {
     // Bad usage is refused before anything is opened or asked for.
     if let Err(msg) = check_usage(options, &command) {
-        eprintln!("fly-tokens: {}", mask_secrets(&msg));
+        tell!("fly-tokens: {}", mask_secrets(&msg));
         return EXIT_USAGE;
     }
     // The store is opened (and judged) before a manual token is asked for:
@@ -38,7 +38,7 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
     let store = match opened {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -50,7 +50,7 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
             match signals.blocking(move || read_manual_token(&app)).await {
                 Ok(Ok(token)) => Some(token),
                 Ok(Err(msg)) => {
-                    eprintln!("fly-tokens: {msg}");
+                    tell!("fly-tokens: {msg}");
                     return EXIT_USAGE;
                 }
                 Err(caught) => return signals::finish(caught, None).await,
@@ -63,7 +63,7 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
     let tokens = match Tokens::start(config).await {
         Ok(tokens) => tokens,
         Err(e) => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -149,7 +149,7 @@ fn done(
 ) -> u8 {
     match result {
         Ok(()) => {
-            eprintln!("fly-tokens: {}", what());
+            tell!("fly-tokens: {}", what());
             EXIT_OK
         }
         Err(e) => failure(&e, cx, options),
@@ -168,15 +168,15 @@ fn failure(e: &TokenError, cx: &Context<'_>, options: &ConfigOptions) -> u8 {
                 user_source: source.as_deref(),
                 ..*cx
             };
-            eprintln!("{}", explain::no_token(report, &cx));
+            tell!("{}", explain::no_token(report, &cx));
             EXIT_NO_TOKEN
         }
         TokenError::InvalidAppName(_) | TokenError::EmptyToken | TokenError::InvalidToken(_) => {
-            eprintln!("fly-tokens: {}", mask_secrets(&e.to_string()));
+            tell!("fly-tokens: {}", mask_secrets(&e.to_string()));
             EXIT_USAGE
         }
         _ => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             EXIT_FAILURE
         }
     }
@@ -214,7 +214,7 @@ fn read_manual_token(app: &str) -> Result<Token, String> {
         }
     }
     if !looks_like_fly_token(trimmed) {
-        eprintln!("fly-tokens: warning: this does not look like a Fly token (FlyV1 fm2_…); storing it anyway");
+        tell!("fly-tokens: warning: this does not look like a Fly token (FlyV1 fm2_…); storing it anyway");
     }
     Ok(Token::new(trimmed))
 }

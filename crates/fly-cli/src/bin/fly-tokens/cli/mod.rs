@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use atlas_fly_cli::ConfigOptions;
 use clap::{Parser, Subcommand};
+use output::tell;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -155,7 +156,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("fly-tokens: cannot start the async runtime: {e}");
+            tell!("fly-tokens: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -171,7 +172,7 @@ async fn run(cli: Cli) -> u8 {
     let mut signals = match signals::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
-            eprintln!("fly-tokens: cannot listen for signals: {e}");
+            tell!("fly-tokens: cannot listen for signals: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -191,7 +192,7 @@ fn parse_error(e: &clap::Error) -> u8 {
         let _ = e.print();
         return EXIT_OK;
     }
-    eprint!("{}", mask::mask_secrets(&e.render().to_string()));
+    output::to_stderr(&mask::mask_secrets(&e.render().to_string()));
     EXIT_USAGE
 }
 

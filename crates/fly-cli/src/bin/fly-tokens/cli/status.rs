@@ -9,7 +9,7 @@ use atlas_fly_cli::{human_secs, ConfigOptions, MovedAside, DAMAGED_RECORD_RETENT
 use serde_json::json;
 
 use super::fingerprint::fingerprint;
-use super::output::write_stdout;
+use super::output::{tell, write_stdout};
 use super::EXIT_FAILURE;
 
 /// One stored record, as shown.
@@ -30,14 +30,14 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
     let store = match options.open_store_read_only() {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             return EXIT_FAILURE;
         }
     };
     let entries = match store.entries().await {
         Ok(entries) => entries,
         Err(e) => {
-            eprintln!("fly-tokens: cannot list the store: {e}");
+            tell!("fly-tokens: cannot list the store: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -70,7 +70,7 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
     let aside = match store.moved_aside().await {
         Ok(aside) => aside,
         Err(e) => {
-            eprintln!("fly-tokens: cannot list the store: {e}");
+            tell!("fly-tokens: cannot list the store: {e}");
             return EXIT_FAILURE;
         }
     };
