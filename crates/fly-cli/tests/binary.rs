@@ -511,6 +511,27 @@ fn your_own_token_that_is_not_one_line_is_refused_never_printed() {
 }
 
 #[test]
+fn an_escape_sequence_in_config_yml_is_refused_never_printed() {
+    let s = Sandbox::new();
+    s.fly("echo 'Error: not logged in' >&2\nexit 1");
+    // YAML's own `\e` escape: the value holds a real ESC.
+    std::fs::write(
+        s.path("flyconfig/config.yml"),
+        "access_token: \"\\e]0;LEAK1\\aFlyV1 fm2_LEAK2\\e[2J\"\n",
+    )
+    .expect("write");
+    let out = s.run(&["get", "my-app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("your token:    refused: access_token in"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leak(&out);
+}
+
+#[test]
 fn a_config_value_that_is_not_a_yaml_string_is_never_printed_as_a_token() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));
@@ -548,6 +569,29 @@ fn set_manual_refuses_a_token_that_is_not_one_line_and_never_echoes_it() {
     let status = s.run(&["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
     assert_eq!(v["tokens"], serde_json::json!([]), "nothing was stored");
+}
+
+#[test]
+fn a_manual_token_too_large_or_unreadable_is_a_usage_error() {
+    let s = Sandbox::new();
+    let huge = format!("FlyV1 fm2_{}", "A".repeat(70_000));
+    let out = s.run_with_stdin(&["set-manual", "my-app"], &huge);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("larger than 65536 bytes"), "{}", stderr(&out));
+    // stdin is a directory: it cannot be read.
+    let dir = std::fs::File::open(s.path("home")).expect("open a directory");
+    let out = s
+        .command(&["set-manual", "my-app"])
+        .stdin(Stdio::from(dir))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the token from stdin"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!s.path("store/manual/my-app.json").exists(), "nothing was stored");
 }
 
 #[test]
@@ -724,6 +768,35 @@ fn readme_and_help_set_fly_api_token_per_command_never_export_it() {
         assert!(text.contains("FLY_API_TOKEN=$(fly-tokens get my-app) fly"), "{text}");
     }
     assert!(help.contains("never `export` it"), "and says why: {help}");
+}
+
+#[test]
+fn readme_and_help_name_the_same_exit_codes() {
+    use std::collections::BTreeSet;
+    /// The text from `Exit codes:` up to `end`.
+    fn list<'a>(text: &'a str, end: &str) -> &'a str {
+        let start = text.find("Exit codes:").expect("an exit-code list");
+        let list = &text[start..];
+        &list[..list.find(end).expect("the list's end")]
+    }
+    let readme = include_str!("../../../README.md");
+    let help = stdout(&Sandbox::new().run(&["--help"]));
+    // The README writes each code in backticks: `0` ok, … `130`, `143`, `129`.
+    let in_readme: BTreeSet<u32> = list(readme, "\n\n")
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let in_help: BTreeSet<u32> = list(&help, "Logs go")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // What the program exits with: each has its own test in this file or
+    // in signals.rs.
+    let codes = BTreeSet::from([0, 1, 2, 3, 129, 130, 143]);
+    assert_eq!(in_readme, codes, "README");
+    assert_eq!(in_help, codes, "--help: {help}");
 }
 
 #[test]

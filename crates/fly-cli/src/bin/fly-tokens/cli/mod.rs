@@ -22,8 +22,8 @@ pub const EXIT_OK: u8 = 0;
 /// what each found).
 pub const EXIT_NO_TOKEN: u8 = 1;
 /// Bad usage: an unknown flag, an invalid app name or org, a duration that
-/// cannot work, a manual token that is empty or not one line, a token on
-/// the command line.
+/// cannot work, a manual token that is empty, not one line, too large or
+/// unreadable, a token on the command line.
 pub const EXIT_USAGE: u8 = 2;
 /// Anything else: the store cannot be used, the stack failed.
 pub const EXIT_FAILURE: u8 = 3;
