@@ -800,6 +800,23 @@ fn readme_and_help_name_the_same_exit_codes() {
 }
 
 #[test]
+fn readme_security_notes_say_a_shared_store_is_refused_not_tightened() {
+    let readme = include_str!("../../../README.md");
+    let notes = &readme[readme.find("## Security notes").expect("security notes")..];
+    let notes = &notes[..notes.find("\n## ").unwrap_or(notes.len())];
+    let flat = notes.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!flat.to_lowercase().contains("tighten"), "{flat}");
+    for promise in [
+        "never changes the mode of a directory it did not create",
+        "is refused with exit 3",
+        "`chmod 700 DIR`, or another `--store`",
+        "A symlinked store is judged by its target, and nothing is chmod-ed either way",
+    ] {
+        assert!(flat.contains(promise), "{promise:?} missing from: {flat}");
+    }
+}
+
+#[test]
 fn a_store_others_can_use_is_refused_and_never_chmod_ed() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));
