@@ -96,7 +96,7 @@ async fn execute(
             format!("invalidated the cached token of {app}")
         }),
         Command::ClearManual { app } => done(tokens.clear_manual(&app).await, cx, options, || {
-            format!("removed the manual token of {app}")
+            format!("{app} has no manual token now")
         }),
         Command::SetManual { app, .. } => match manual {
             Some(token) => {
