@@ -2,9 +2,10 @@
 //! same way (rust-analyzer's xtask pattern).
 //!
 //! ```text
-//! cargo xtask test                      fmt, clippy, tests, crate layering, conformance
+//! cargo xtask test                      fmt, clippy, tests, crate layering, loom models, conformance
 //! cargo xtask conformance [--seeds 1,2,3] [--count N]
 //!                                       the engine against real OTP
+//! cargo xtask loom                      the loom models (tests/loom_*.rs)
 //! cargo xtask trace [--real-time] FILE | --dir DIR
 //!                                       oracle scenarios through the engine
 //! cargo xtask bench [--quick] [--json] [NAME...]
@@ -15,17 +16,19 @@ mod cmd;
 mod conformance;
 mod deps;
 mod diff;
+mod loom;
 mod test;
 mod trace;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | conformance | trace | bench> [ARGS...]
+const USAGE: &str = "usage: cargo xtask <test | conformance | loom | trace | bench> [ARGS...]
 
-  test                                fmt, clippy, tests, crate layering, conformance
+  test                                fmt, clippy, tests, crate layering, loom models, conformance
   conformance [--seeds 1,2] [--count N]
                                       generated + hand scenarios: real OTP vs the engine
+  loom                                the loom models (tests/loom_*.rs), under --cfg atlas_loom
   trace FILE|-                        one oracle scenario through the engine, trace on stdout
   trace --dir DIR                     every DIR/X.json, trace written to DIR/X.actual
         [--real-time]                 with a real clock instead of the paused one
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     match cmd.as_str() {
         "test" => test::main(rest),
         "conformance" => conformance::main(rest),
+        "loom" => loom::main(rest),
         "trace" => trace::main(rest),
         "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::conformance::{self, Outcome};
-use crate::{cmd, deps};
+use crate::{cmd, deps, loom};
 
 /// A step's result: `Ok(true)` passed, `Ok(false)` skipped.
 type StepResult = Result<bool, String>;
@@ -20,7 +20,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     // `--exclude atlas-bench`: the comparison crates of the benchmarks are
     // never compiled by the tests.
-    let steps: [Step; 5] = [
+    let steps: [Step; 6] = [
         ("fmt", || cargo(&["fmt", "--all", "--", "--check"])),
         ("clippy", || {
             cargo(&[
@@ -38,6 +38,7 @@ pub fn main(args: &[String]) -> ExitCode {
             cargo(&["test", "--workspace", "--exclude", "atlas-bench", "--no-fail-fast"])
         }),
         ("layering", || deps::check().map(|()| true)),
+        ("loom", || loom::run().map(|()| true)),
         ("conformance", || {
             conformance::run(&conformance::Options::default()).map(|o| matches!(o, Outcome::Passed))
         }),

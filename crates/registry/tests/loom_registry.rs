@@ -21,7 +21,9 @@ use loom::thread;
 const KEY: &str = "app";
 
 /// Runs `f` under every interleaving with at most `preemptions` forced
-/// switches (unless `LOOM_MAX_PREEMPTIONS` says otherwise).
+/// switches (unless `LOOM_MAX_PREEMPTIONS` says otherwise). The bounds are
+/// set so that all the models of the workspace run in seconds; a model's
+/// cost grows about fivefold per extra preemption.
 fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -87,7 +89,7 @@ fn id<E>(r: &Result<Server, StartOrLookupError<E>>) -> Option<u32> {
 /// its server.
 #[test]
 fn two_starters_run_one_start_and_share_its_server() {
-    model(3, || {
+    model(5, || {
         let reg = registry();
         let guards = Guards::default();
         let starts = Arc::new(AtomicUsize::new(0));
@@ -110,7 +112,7 @@ fn two_starters_run_one_start_and_share_its_server() {
 /// never wedges the key, and the other caller always gets its server.
 #[test]
 fn a_failing_start_releases_the_key_to_the_next_caller() {
-    model(3, || {
+    model(5, || {
         let reg = registry();
         let guards = Guards::default();
         let starts = Arc::new(AtomicUsize::new(0));
@@ -137,7 +139,7 @@ fn a_failing_start_releases_the_key_to_the_next_caller() {
 /// the other caller's server): the other caller still gets a server.
 #[test]
 fn a_cancelled_caller_never_blocks_the_key() {
-    model(3, || {
+    model(5, || {
         let reg = registry();
         let guards = Guards::default();
         let starts = Arc::new(AtomicUsize::new(0));
@@ -169,7 +171,7 @@ fn a_cancelled_caller_never_blocks_the_key() {
 /// server once it saw the new one.
 #[test]
 fn a_late_guard_drop_never_removes_the_next_incarnation() {
-    model(2, || {
+    model(3, || {
         let reg = registry();
         let old = Server::new(1);
         let old_guard = reg.register(KEY, old.clone()).expect("free key");
@@ -209,7 +211,7 @@ fn a_late_guard_drop_never_removes_the_next_incarnation() {
 /// caller gets the one that holds it.
 #[test]
 fn a_restart_and_a_start_of_one_key_end_with_one_server() {
-    model(3, || {
+    model(6, || {
         let reg = registry();
         let guards = Guards::default();
         let starts = Arc::new(AtomicUsize::new(0));
