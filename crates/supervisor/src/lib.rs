@@ -83,6 +83,7 @@ mod exit;
 mod handle;
 mod intensity;
 mod kill_handle;
+mod loom;
 mod signal;
 mod spec;
 mod supervisor;
