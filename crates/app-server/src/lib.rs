@@ -100,6 +100,7 @@ mod clock;
 mod config;
 mod error;
 mod expiry;
+mod loom;
 mod persist;
 mod redact;
 mod report;
