@@ -1,5 +1,6 @@
 //! The `loom` step of `cargo xtask test`: every crate's loom models
-//! (`tests/loom_*.rs`), which explore the interleavings of the primitives
+//! (`tests/loom_*.rs`, and app-server's crate-private lane models, unit
+//! tests named `loom_*`), which explore the interleavings of the primitives
 //! that ordinary tests cannot force.
 //!
 //! They are built with `--cfg atlas_loom` (our own cfg, so tokio's `loom`
@@ -31,8 +32,21 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-/// Runs every `tests/loom_*.rs` of the workspace.
+/// Runs every `tests/loom_*.rs` of the workspace, then app-server's unit
+/// models (only those: its other unit tests are tokio's, not loom's).
 pub fn run() -> Result<(), String> {
+    integration()?;
+    let mut c = cmd::cargo();
+    c.args(["test", "--release", "-p", "atlas-app-server", "--lib", "loom_"])
+        .arg("--target-dir")
+        .arg(target_dir())
+        .env("RUSTFLAGS", rustflags());
+    eprint!("RUSTFLAGS={:?} ", rustflags());
+    cmd::run(&mut c)
+}
+
+/// The `tests/loom_*.rs` of every crate.
+fn integration() -> Result<(), String> {
     let mut c = cmd::cargo();
     c.args([
         "test",
