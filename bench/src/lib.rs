@@ -4,6 +4,14 @@
 //! Every figure is printed beside its anchor, measured in the same run, with
 //! the ratio `value / anchor_value`.
 
+/// atlas-supervisor's front page (`crates/supervisor/README.md`), its
+/// example compiled and run as a doc test (only under `cargo test --doc`)
+/// so that it stays true; here, because this crate already depends on the
+/// supervisor and on tokio's runtime and macros.
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/supervisor/README.md")]
+pub struct SupervisorReadmeDoctests;
+
 pub mod contenders;
 pub mod otp;
 pub mod restart;
