@@ -69,6 +69,13 @@
 //! Every decision is a `tracing` event with the supervisor's name and the
 //! child's id, and can also be collected through an [`Observer`].
 //!
+//! ## Features
+//!
+//! - `testing` (off by default): the [`testing`] module, helpers to test
+//!   code built on supervisors: a [`testing::Recorder`] of events as OTP
+//!   trace lines, scripted workers ([`testing::Workers`]) and
+//!   [`testing::settle`].
+//!
 //! ## What it does not do
 //!
 //! No distribution, no hot code upgrade, and no process links outside the
@@ -88,6 +95,8 @@ mod signal;
 mod spec;
 mod supervisor;
 mod task_supervisor;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use child::{ChildCounts, ChildInfo, ChildRef, ChildState};
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};

@@ -4,10 +4,10 @@ mod support;
 
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, Recorder, Script, Workers};
 use atlas_supervisor::{
     ChildCounts, ChildKind, ChildState, ControlError, ExitReason, RestartType, Strategy, Supervisor,
 };
-use support::{quiet_panics, Recorder, Workers};
 
 #[tokio::test]
 async fn which_and_count_children() {
@@ -36,6 +36,44 @@ async fn which_and_count_children() {
     );
     sup.shutdown().await;
     assert_eq!(sup.which_children().await.err(), Some(ControlError::NoSupervisor));
+}
+
+/// `child(id)` is `which_children`'s row of that id, whatever its state.
+#[tokio::test(start_paused = true)]
+async fn child_gives_the_row_of_one_id() {
+    quiet_panics();
+    let w = Workers::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(60))
+        .child(w.spec("a").restart(RestartType::Transient))
+        .child(w.scripted("b", Script::new().fail_starts([2, 3])))
+        .start()
+        .await
+        .expect("starts");
+    let a = sup.child("a").await.expect("a is a child");
+    assert_eq!(
+        (&*a.id, a.kind, a.restart),
+        ("a", ChildKind::Worker, RestartType::Transient)
+    );
+    let running = a.child_ref().cloned().expect("a runs");
+    assert_eq!(running.id(), "a");
+    // b's exit is queued while the supervisor is suspended, then handled
+    // first on resume: its restart fails and a retry is queued, so the
+    // next call sees b restarting.
+    let b = sup.child("b").await.expect("b").child_ref().cloned().expect("b runs");
+    sup.suspend().await.expect("suspends");
+    w.crash("b").expect("b runs");
+    while b.is_alive() {
+        tokio::task::yield_now().await;
+    }
+    sup.resume().await.expect("resumes");
+    assert!(matches!(sup.child("b").await.expect("b").state, ChildState::Restarting));
+    sup.terminate_child("a").await.expect("stops");
+    assert!(matches!(sup.child("a").await.expect("a").state, ChildState::Stopped));
+    assert!(!running.is_alive());
+    assert_eq!(sup.child("zz").await.err(), Some(ControlError::NotFound));
+    sup.shutdown().await;
+    assert_eq!(sup.child("a").await.err(), Some(ControlError::NoSupervisor));
 }
 
 #[tokio::test]
@@ -77,7 +115,7 @@ async fn restart_child_failure_is_returned_not_retried() {
     let sup = Supervisor::new(Strategy::OneForOne)
         .intensity(0, Duration::from_secs(5))
         .observer(rec.observer())
-        .child(w.spec_with("a", true, vec![2]))
+        .child(w.scripted("a", Script::new().fail_starts([2])))
         .start()
         .await
         .expect("starts");
@@ -109,7 +147,7 @@ async fn start_child_adds_a_spec_at_the_end() {
         Some(ControlError::AlreadyPresent)
     );
     assert!(matches!(
-        sup.start_child(w.spec_with("c", true, vec![1])).await,
+        sup.start_child(w.scripted("c", Script::new().fail_starts([1]))).await,
         Err(ControlError::StartFailed(_))
     ));
     let ids = support::ids(&sup).await;
@@ -161,7 +199,7 @@ async fn a_panicking_child_never_takes_down_a_sibling_or_the_supervisor() {
         .expect("running")
         .clone();
     for n in 2..=20 {
-        w.crash("crashy");
+        w.crash("crashy").expect("crashy runs");
         rec.wait_count("start crashy", n).await;
     }
     assert!(steady.is_alive());

@@ -2,14 +2,12 @@
 //! arrive, as in OTP's mailbox; a failed restart's retry queues behind the
 //! exits already pending (OTP's `try_again_restart` is a message to itself).
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
 use atlas_supervisor::{Child, ChildSpec, ExitReason, StartError, Strategy, Supervisor};
-use support::{ids_running, quiet_panics, settle, Recorder, Workers};
 
 /// Oracle scenario 33 without `sys:suspend`: `b` crashes and `a` is killed
 /// in one step, so both exits are pending when the supervisor looks; `b`'s
@@ -24,7 +22,7 @@ async fn a_failed_restart_is_retried_after_the_pending_exits() {
         .intensity(2, Duration::from_secs(3600))
         .observer(rec.observer())
         .child(w.spec("a"))
-        .child(w.spec_with("b", true, vec![2]))
+        .child(w.scripted("b", Script::new().fail_starts([2])))
         .start()
         .await
         .expect("starts");
@@ -32,14 +30,14 @@ async fn a_failed_restart_is_retried_after_the_pending_exits() {
     let a = kids[0].child_ref().expect("a runs").clone();
     rec.take();
     // Both in one step: neither exit is handled before the other happens.
-    w.crash("b");
+    w.crash("b").expect("b runs");
     a.kill();
     assert!(settle(&sup).await, "the supervisor survives, as OTP's does");
     assert_eq!(
         rec.take(),
         ["stop b crash", "start_failed b", "stop a killed", "start a", "start b"]
     );
-    assert_eq!(ids_running(&sup).await, ["a", "b"]);
+    assert_eq!(running_ids(&sup).await, ["a", "b"]);
     sup.shutdown().await;
 }
 

@@ -1,11 +1,9 @@
 //! Restart type × exit reason → restarted, kept stopped or removed.
 
-mod support;
-
 use std::time::Duration;
 
+use atlas_supervisor::testing::{Recorder, Workers};
 use atlas_supervisor::{ChildState, ExitReason, RestartType, Strategy, Supervisor};
-use support::{Recorder, Workers};
 
 async fn outcome(restart: RestartType, reason: ExitReason) -> &'static str {
     let (w, rec) = (Workers::default(), Recorder::default());
@@ -16,7 +14,7 @@ async fn outcome(restart: RestartType, reason: ExitReason) -> &'static str {
         .start()
         .await
         .expect("starts");
-    w.exit("c", reason);
+    w.exit("c", reason).expect("c runs");
     rec.wait_for(|l| l.iter().any(|x| x.starts_with("stop c"))).await;
     // A call is handled after the exit: the supervisor has decided by then.
     let children = sup.which_children().await.expect("alive");

@@ -1,11 +1,9 @@
 //! Start order, start failures, shutdown policies and their order.
 
-mod support;
-
 use std::time::Duration;
 
+use atlas_supervisor::testing::{Recorder, Script, Workers};
 use atlas_supervisor::{ChildSpec, ExitReason, Shutdown, Strategy, Supervisor};
-use support::{Recorder, Workers};
 
 #[tokio::test]
 async fn a_start_failure_stops_the_started_children_in_reverse_and_names_the_child() {
@@ -14,7 +12,7 @@ async fn a_start_failure_stops_the_started_children_in_reverse_and_names_the_chi
         .observer(rec.observer())
         .child(w.spec("a"))
         .child(w.spec("b"))
-        .child(w.spec_with("c", true, vec![1]))
+        .child(w.scripted("c", Script::new().fail_starts([1])))
         .child(w.spec("d"))
         .start()
         .await
@@ -50,7 +48,7 @@ async fn shutdown_policies() {
         .observer(rec.observer())
         .child(w.spec("brutal").shutdown(Shutdown::BrutalKill))
         .child(
-            w.spec_with("stubborn", false, vec![])
+            w.scripted("stubborn", Script::new().ignore_shutdown(true))
                 .shutdown(Shutdown::Timeout(Duration::from_millis(50))),
         )
         .child(w.spec("polite").shutdown(Shutdown::Timeout(Duration::from_secs(1))))

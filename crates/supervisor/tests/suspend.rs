@@ -2,12 +2,10 @@
 //! supervisor keeps receiving its children's exits and acts on none until
 //! resumed; then it handles them first in, first out.
 
-mod support;
-
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Workers};
 use atlas_supervisor::{ExitReason, Strategy, Supervisor};
-use support::{ids_running, quiet_panics, settle, Recorder, Workers};
 
 /// Oracle scenario 34: a one_for_all burst of two crashes. `b`'s pending
 /// exit is swept by the group restart of `a`'s: one restart in all.
@@ -31,8 +29,8 @@ async fn exits_pending_while_suspended_are_handled_in_order_after_resume() {
     );
     rec.take();
     sup.suspend().await.expect("suspends");
-    w.crash("a");
-    w.crash("b");
+    w.crash("a").expect("a runs");
+    w.crash("b").expect("b runs");
     while a.is_alive() || b.is_alive() {
         tokio::task::yield_now().await;
     }
@@ -57,7 +55,7 @@ async fn exits_pending_while_suspended_are_handled_in_order_after_resume() {
             "start c"
         ]
     );
-    assert_eq!(ids_running(&sup).await, ["a", "b", "c"]);
+    assert_eq!(running_ids(&sup).await, ["a", "b", "c"]);
     sup.shutdown().await;
 }
 
