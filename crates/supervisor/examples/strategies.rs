@@ -38,7 +38,10 @@ async fn main() {
             .start()
             .await
             .expect("starts");
-        let b = sup.which_children().await.expect("alive")[1]
+        let b = sup
+            .child("b")
+            .await
+            .expect("alive")
             .child_ref()
             .cloned()
             .expect("running");

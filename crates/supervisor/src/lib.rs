@@ -22,13 +22,12 @@
 //!     .await
 //!     .expect("starts");
 //!
-//! let children = sup.which_children().await.unwrap();
-//! let worker = children[0].child_ref().unwrap().clone();
+//! let worker = sup.child("worker").await.unwrap().child_ref().unwrap().clone();
 //! worker.kill(); // fault injection: exit reason `killed`
 //! # tokio::task::yield_now().await;
 //! // ...the supervisor restarts it: a new incarnation is running.
-//! let again = sup.which_children().await.unwrap();
-//! assert!(again[0].child_ref().is_some());
+//! let again = sup.child("worker").await.unwrap();
+//! assert!(again.child_ref().is_some_and(|r| *r != worker));
 //! assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
 //! # }
 //! ```

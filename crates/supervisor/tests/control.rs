@@ -92,7 +92,7 @@ async fn terminate_restart_delete() {
     sup.terminate_child("a").await.expect("terminates");
     assert_eq!(rec.take(), ["stop a shutdown"]);
     assert!(matches!(
-        sup.which_children().await.expect("alive")[0].state,
+        sup.child("a").await.expect("alive").state,
         ChildState::Stopped
     ));
     sup.terminate_child("a").await.expect("ok for a stopped child too");
@@ -126,7 +126,7 @@ async fn restart_child_failure_is_returned_not_retried() {
     ));
     assert!(sup.is_alive(), "no intensity count for restart_child");
     assert!(matches!(
-        sup.which_children().await.expect("alive")[0].state,
+        sup.child("a").await.expect("alive").state,
         ChildState::Stopped
     ));
     sup.restart_child("a").await.expect("third attempt starts");
@@ -164,17 +164,23 @@ async fn kill_is_an_abnormal_exit_handled_by_the_supervisor() {
         .start()
         .await
         .expect("starts");
-    let old = sup.which_children().await.expect("alive")[0]
+    let old = sup
+        .child("t")
+        .await
+        .expect("alive")
         .child_ref()
-        .expect("running")
-        .clone();
+        .cloned()
+        .expect("running");
     old.kill();
     rec.wait_count("start t", 2).await;
     assert_eq!(rec.lines(), ["start t", "stop t killed", "start t"]);
-    let new = sup.which_children().await.expect("alive")[0]
+    let new = sup
+        .child("t")
+        .await
+        .expect("alive")
         .child_ref()
-        .expect("running")
-        .clone();
+        .cloned()
+        .expect("running");
     assert_ne!(old, new);
     assert!(!old.is_alive());
     old.kill(); // a stale handle does nothing
@@ -194,10 +200,13 @@ async fn a_panicking_child_never_takes_down_a_sibling_or_the_supervisor() {
         .start()
         .await
         .expect("starts");
-    let steady = sup.which_children().await.expect("alive")[1]
+    let steady = sup
+        .child("steady")
+        .await
+        .expect("alive")
         .child_ref()
-        .expect("running")
-        .clone();
+        .cloned()
+        .expect("running");
     for n in 2..=20 {
         w.crash("crashy").expect("crashy runs");
         rec.wait_count("start crashy", n).await;
@@ -249,7 +258,10 @@ async fn a_kill_handle_made_in_the_start_function_kills_its_incarnation() {
         ["start w", "stop w killed", "start w", "stop w killed", "start w"]
     );
     first.kill(); // a handle of a dead incarnation does nothing
-    assert!(sup.which_children().await.expect("alive")[0]
+    assert!(sup
+        .child("w")
+        .await
+        .expect("alive")
         .child_ref()
         .expect("running")
         .is_alive());

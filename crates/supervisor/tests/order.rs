@@ -26,8 +26,13 @@ async fn a_failed_restart_is_retried_after_the_pending_exits() {
         .start()
         .await
         .expect("starts");
-    let kids = sup.which_children().await.expect("alive");
-    let a = kids[0].child_ref().expect("a runs").clone();
+    let a = sup
+        .child("a")
+        .await
+        .expect("alive")
+        .child_ref()
+        .cloned()
+        .expect("a runs");
     rec.take();
     // Both in one step: neither exit is handled before the other happens.
     w.crash("b").expect("b runs");

@@ -122,7 +122,7 @@ async fn ignore_at_start_keeps_the_spec_and_drops_a_temporary_one() {
     sup.restart_child("a").await.expect("starts now");
     assert_eq!(sup.restart_child("b").await.err(), Some(ControlError::Ignored));
     assert!(matches!(
-        sup.which_children().await.expect("alive")[1].state,
+        sup.child("b").await.expect("alive").state,
         ChildState::Stopped
     ));
     sup.restart_child("b").await.expect("starts the third time");
@@ -140,17 +140,11 @@ async fn an_ignored_restart_has_counted_and_is_not_retried() {
         .start()
         .await
         .expect("starts");
-    sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("runs")
-        .kill();
+    sup.child("a").await.expect("alive").child_ref().expect("runs").kill();
     assert!(settle(&sup).await);
     assert_eq!(rec.take(), ["start a", "stop a killed", "start_ignored a"]);
     sup.restart_child("a").await.expect("starts");
-    sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("runs")
-        .kill();
+    sup.child("a").await.expect("alive").child_ref().expect("runs").kill();
     // The ignored restart counted: this second one exceeds max_restarts 1.
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
 }

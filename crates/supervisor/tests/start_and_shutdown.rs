@@ -118,13 +118,21 @@ async fn aborting_a_supervisor_takes_its_children_with_it() {
         .start()
         .await
         .expect("starts");
-    let kids = root.which_children().await.expect("alive");
-    let s1_ref = kids[0].child_ref().expect("running").clone();
-    let inner = s1_ref.supervisor().expect("a supervisor child").clone();
-    let x = inner.which_children().await.expect("alive")[0]
+    let s1_ref = root
+        .child("s1")
+        .await
+        .expect("alive")
         .child_ref()
-        .expect("running")
-        .clone();
+        .cloned()
+        .expect("running");
+    let inner = s1_ref.supervisor().expect("a supervisor child").clone();
+    let x = inner
+        .child("x")
+        .await
+        .expect("alive")
+        .child_ref()
+        .cloned()
+        .expect("running");
     s1_ref.kill();
     assert_eq!(inner.wait().await, ExitReason::Killed);
     rec.wait_count("stop s1 killed", 1).await;

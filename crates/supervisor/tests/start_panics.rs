@@ -33,8 +33,7 @@ async fn a_synchronous_panic_at_a_restart_is_a_failed_restart() {
         .start()
         .await
         .expect("starts");
-    let kids = sup.which_children().await.expect("alive");
-    kids[0].child_ref().expect("runs").kill();
+    sup.child("p").await.expect("alive").child_ref().expect("runs").kill();
     assert!(settle(&sup).await, "the supervisor is still running");
     assert_eq!(rec.take(), ["start p", "stop p killed", "start_failed p", "start p"]);
     assert_eq!(running_ids(&sup).await, ["p"]);

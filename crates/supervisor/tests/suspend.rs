@@ -22,11 +22,20 @@ async fn exits_pending_while_suspended_are_handled_in_order_after_resume() {
         .start()
         .await
         .expect("starts");
-    let kids = sup.which_children().await.expect("alive");
-    let (a, b) = (
-        kids[0].child_ref().expect("a").clone(),
-        kids[1].child_ref().expect("b").clone(),
-    );
+    let a = sup
+        .child("a")
+        .await
+        .expect("alive")
+        .child_ref()
+        .cloned()
+        .expect("a runs");
+    let b = sup
+        .child("b")
+        .await
+        .expect("alive")
+        .child_ref()
+        .cloned()
+        .expect("b runs");
     rec.take();
     sup.suspend().await.expect("suspends");
     w.crash("a").expect("a runs");
