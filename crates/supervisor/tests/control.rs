@@ -8,6 +8,7 @@ use atlas_supervisor::testing::{quiet_panics, Recorder, Script, Workers};
 use atlas_supervisor::{
     ChildCounts, ChildKind, ChildState, ControlError, ExitReason, RestartType, Strategy, Supervisor,
 };
+use support::running;
 
 #[tokio::test]
 async fn which_and_count_children() {
@@ -55,12 +56,12 @@ async fn child_gives_the_row_of_one_id() {
         (&*a.id, a.kind, a.restart),
         ("a", ChildKind::Worker, RestartType::Transient)
     );
-    let running = a.child_ref().cloned().expect("a runs");
-    assert_eq!(running.id(), "a");
+    let incarnation = a.child_ref().cloned().expect("a runs");
+    assert_eq!(incarnation.id(), "a");
     // b's exit is queued while the supervisor is suspended, then handled
     // first on resume: its restart fails and a retry is queued, so the
     // next call sees b restarting.
-    let b = sup.child("b").await.expect("b").child_ref().cloned().expect("b runs");
+    let b = running(&sup, "b").await;
     sup.suspend().await.expect("suspends");
     w.crash("b").expect("b runs");
     while b.is_alive() {
@@ -70,7 +71,7 @@ async fn child_gives_the_row_of_one_id() {
     assert!(matches!(sup.child("b").await.expect("b").state, ChildState::Restarting));
     sup.terminate_child("a").await.expect("stops");
     assert!(matches!(sup.child("a").await.expect("a").state, ChildState::Stopped));
-    assert!(!running.is_alive());
+    assert!(!incarnation.is_alive());
     assert_eq!(sup.child("zz").await.err(), Some(ControlError::NotFound));
     sup.shutdown().await;
     assert_eq!(sup.child("a").await.err(), Some(ControlError::NoSupervisor));
@@ -164,23 +165,11 @@ async fn kill_is_an_abnormal_exit_handled_by_the_supervisor() {
         .start()
         .await
         .expect("starts");
-    let old = sup
-        .child("t")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("running");
+    let old = running(&sup, "t").await;
     old.kill();
     rec.wait_count("start t", 2).await;
     assert_eq!(rec.lines(), ["start t", "stop t killed", "start t"]);
-    let new = sup
-        .child("t")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("running");
+    let new = running(&sup, "t").await;
     assert_ne!(old, new);
     assert!(!old.is_alive());
     old.kill(); // a stale handle does nothing
@@ -200,13 +189,7 @@ async fn a_panicking_child_never_takes_down_a_sibling_or_the_supervisor() {
         .start()
         .await
         .expect("starts");
-    let steady = sup
-        .child("steady")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("running");
+    let steady = running(&sup, "steady").await;
     for n in 2..=20 {
         w.crash("crashy").expect("crashy runs");
         rec.wait_count("start crashy", n).await;
@@ -258,12 +241,6 @@ async fn a_kill_handle_made_in_the_start_function_kills_its_incarnation() {
         ["start w", "stop w killed", "start w", "stop w killed", "start w"]
     );
     first.kill(); // a handle of a dead incarnation does nothing
-    assert!(sup
-        .child("w")
-        .await
-        .expect("alive")
-        .child_ref()
-        .expect("running")
-        .is_alive());
+    assert!(running(&sup, "w").await.is_alive());
     sup.shutdown().await;
 }

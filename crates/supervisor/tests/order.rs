@@ -2,12 +2,15 @@
 //! arrive, as in OTP's mailbox; a failed restart's retry queues behind the
 //! exits already pending (OTP's `try_again_restart` is a message to itself).
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
 use atlas_supervisor::{Child, ChildSpec, ExitReason, StartError, Strategy, Supervisor};
+use support::running;
 
 /// Oracle scenario 33 without `sys:suspend`: `b` crashes and `a` is killed
 /// in one step, so both exits are pending when the supervisor looks; `b`'s
@@ -26,13 +29,7 @@ async fn a_failed_restart_is_retried_after_the_pending_exits() {
         .start()
         .await
         .expect("starts");
-    let a = sup
-        .child("a")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("a runs");
+    let a = running(&sup, "a").await;
     rec.take();
     // Both in one step: neither exit is handled before the other happens.
     w.crash("b").expect("b runs");

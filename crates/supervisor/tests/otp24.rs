@@ -9,7 +9,7 @@ use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Scr
 use atlas_supervisor::{
     AutoShutdown, ChildState, ControlError, DynamicSupervisor, ExitReason, RestartType, Strategy, Supervisor,
 };
-use support::ids;
+use support::{ids, running};
 
 #[tokio::test]
 async fn a_refused_child_list_fails_the_start_before_any_child_starts() {
@@ -140,11 +140,11 @@ async fn an_ignored_restart_has_counted_and_is_not_retried() {
         .start()
         .await
         .expect("starts");
-    sup.child("a").await.expect("alive").child_ref().expect("runs").kill();
+    running(&sup, "a").await.kill();
     assert!(settle(&sup).await);
     assert_eq!(rec.take(), ["start a", "stop a killed", "start_ignored a"]);
     sup.restart_child("a").await.expect("starts");
-    sup.child("a").await.expect("alive").child_ref().expect("runs").kill();
+    running(&sup, "a").await.kill();
     // The ignored restart counted: this second one exceeds max_restarts 1.
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
 }

@@ -1,9 +1,12 @@
 //! Start order, start failures, shutdown policies and their order.
 
+mod support;
+
 use std::time::Duration;
 
 use atlas_supervisor::testing::{Recorder, Script, Workers};
 use atlas_supervisor::{ChildSpec, ExitReason, Shutdown, Strategy, Supervisor};
+use support::running;
 
 #[tokio::test]
 async fn a_start_failure_stops_the_started_children_in_reverse_and_names_the_child() {
@@ -118,21 +121,9 @@ async fn aborting_a_supervisor_takes_its_children_with_it() {
         .start()
         .await
         .expect("starts");
-    let s1_ref = root
-        .child("s1")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("running");
+    let s1_ref = running(&root, "s1").await;
     let inner = s1_ref.supervisor().expect("a supervisor child").clone();
-    let x = inner
-        .child("x")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("running");
+    let x = running(&inner, "x").await;
     s1_ref.kill();
     assert_eq!(inner.wait().await, ExitReason::Killed);
     rec.wait_count("stop s1 killed", 1).await;

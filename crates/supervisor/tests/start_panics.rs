@@ -2,10 +2,13 @@
 //! future it returns) as well as in that future, is a failed start: never
 //! a crash of the supervisor, never a panic of the caller.
 
+mod support;
+
 use std::time::Duration;
 
 use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
 use atlas_supervisor::{Strategy, Supervisor};
+use support::running;
 
 #[tokio::test]
 async fn a_synchronous_panic_at_the_root_start_is_a_start_error() {
@@ -33,7 +36,7 @@ async fn a_synchronous_panic_at_a_restart_is_a_failed_restart() {
         .start()
         .await
         .expect("starts");
-    sup.child("p").await.expect("alive").child_ref().expect("runs").kill();
+    running(&sup, "p").await.kill();
     assert!(settle(&sup).await, "the supervisor is still running");
     assert_eq!(rec.take(), ["start p", "stop p killed", "start_failed p", "start p"]);
     assert_eq!(running_ids(&sup).await, ["p"]);

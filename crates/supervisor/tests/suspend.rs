@@ -2,10 +2,13 @@
 //! supervisor keeps receiving its children's exits and acts on none until
 //! resumed; then it handles them first in, first out.
 
+mod support;
+
 use std::time::Duration;
 
 use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Workers};
 use atlas_supervisor::{ExitReason, Strategy, Supervisor};
+use support::running;
 
 /// Oracle scenario 34: a one_for_all burst of two crashes. `b`'s pending
 /// exit is swept by the group restart of `a`'s: one restart in all.
@@ -22,20 +25,8 @@ async fn exits_pending_while_suspended_are_handled_in_order_after_resume() {
         .start()
         .await
         .expect("starts");
-    let a = sup
-        .child("a")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("a runs");
-    let b = sup
-        .child("b")
-        .await
-        .expect("alive")
-        .child_ref()
-        .cloned()
-        .expect("b runs");
+    let a = running(&sup, "a").await;
+    let b = running(&sup, "b").await;
     rec.take();
     sup.suspend().await.expect("suspends");
     w.crash("a").expect("a runs");

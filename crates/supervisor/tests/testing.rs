@@ -1,10 +1,13 @@
 //! `atlas_supervisor::testing`: what its recorder, scripted workers and
 //! `settle` promise beyond their examples.
 
+mod support;
+
 use std::time::Duration;
 
 use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
 use atlas_supervisor::{DynamicSupervisor, ExitReason, Strategy, Supervisor};
+use support::running;
 
 /// `settle` covers the whole tree: a nested supervisor's retries, its
 /// giving up, and the root's restart of it that follows.
@@ -60,7 +63,7 @@ async fn a_traced_workers_stop_line_is_written_once() {
         .expect("starts");
     w.exit("a", ExitReason::Normal).expect("a runs");
     assert!(settle(&sup).await);
-    let a = sup.child("a").await.expect("a").child_ref().cloned().expect("a runs");
+    let a = running(&sup, "a").await;
     w.kill(&a);
     while a.is_alive() {
         tokio::task::yield_now().await;
