@@ -15,7 +15,8 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// Each supervisor is asked through its own mailbox, which it handles in
 /// order: while something is pending the request queues again behind it.
-/// No clock is involved. An exit counts once its task has ended, so call
+/// No clock is involved; a suspended supervisor answers once resumed, as
+/// it answers any call. An exit counts once its task has ended, so call
 /// it after a [`kill`](crate::ChildRef::kill) has taken effect (the child's
 /// [`is_alive`](crate::ChildRef::is_alive) is false). A tree whose restarts
 /// never end (a start that always fails, under an intensity that never
