@@ -246,15 +246,8 @@ fn idle_bytes(opts: &Opts) {
         // Stop every AppServer, keeping table and storage: kill `apps`
         // (rest_for_one restarts it, empty).
         let root = tokens.supervisor();
-        let apps = root
-            .which_children()
-            .await
-            .expect("runs")
-            .into_iter()
-            .find(|c| &*c.id == "apps")
-            .and_then(|c| c.child_ref().cloned())
-            .expect("apps runs");
-        apps.kill();
+        let apps = root.child("apps").await.expect("runs and has apps");
+        apps.child_ref().expect("apps runs").kill();
         while !tokens.running_apps().is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

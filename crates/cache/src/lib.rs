@@ -32,8 +32,8 @@
 //!
 //! // The owner dies: the table goes with it, and the restarted owner starts
 //! // an empty one that the same handle uses.
-//! let children = sup.which_children().await.expect("alive");
-//! children[0].child_ref().expect("running").kill();
+//! let owner = sup.child("table").await.expect("a child");
+//! owner.child_ref().expect("running").kill();
 //! while tokens.incarnation() != Some(2) {
 //!     tokio::task::yield_now().await;
 //! }
