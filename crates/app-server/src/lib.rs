@@ -115,7 +115,7 @@ mod tree;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use app_server::AppServerRef;
+pub use app_server::{AppServerRef, LOCK_WAIT_MARGIN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Settings, TokenKind, TokensConfig, MINT_MARGIN};
 pub use error::TokenError;

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use atlas_supervisor::{Child, ChildContext, ChildSpec, KillHandle, RestartType, StartError};
 use tokio::sync::oneshot;
 
+pub use flight::LOCK_WAIT_MARGIN;
 pub(crate) use invalidate::invalidate;
 pub(crate) use request::{Request, Resolved};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::{CmdFn, CmdOutput, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
+use crate::{CmdFn, CmdOutput, FailureNote, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
 
 /// One scripted reply of [`FakeCli`].
 #[derive(Clone, Debug)]
@@ -223,6 +223,12 @@ impl<S: Storage> Storage for FlakyStorage<S> {
     }
     async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
         self.inner.lock_scope(scope).await
+    }
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        self.inner.note_failure(scope, note).await
+    }
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        self.inner.failure_note(scope).await
     }
 }
 
