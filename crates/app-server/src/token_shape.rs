@@ -136,7 +136,6 @@ mod tests {
             "FlyV1 fm2_a,fm2_b",
             "Bearer 0123abcd",
             "legacy-personal-token",
-            "ünïcode-is-printable",
         ] {
             assert_eq!(check(good), Ok(()), "{good:?}");
         }
@@ -157,7 +156,10 @@ mod tests {
             ("Token fm2_a", E::Whitespace { at: 5 }),
             ("fm2_a\u{a0}", E::Whitespace { at: 5 }),
             ("fm2_a\u{2028}b", E::Whitespace { at: 5 }),
-            ("ü\nx", E::Control { at: 1 }),
+            ("ünïcode", E::NotAscii { at: 0 }),
+            ("fm2_a\u{202e}b", E::NotAscii { at: 5 }),
+            ("fm2_a\u{200b}", E::NotAscii { at: 5 }),
+            ("x\nü", E::Control { at: 1 }),
         ] {
             assert_eq!(check(bad), Err(want), "{bad:?}");
         }
