@@ -109,3 +109,9 @@ pub use spec::{
 };
 pub use supervisor::{AutoShutdown, Strategy, Supervisor};
 pub use task_supervisor::{Closed, TaskSupervisor};
+
+/// The crate README's Rust snippets, compiled and run as doc tests (only
+/// under `cargo test --doc`) so that the crate's front page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
