@@ -97,6 +97,7 @@ pub mod redis_store;
 mod runner;
 mod store;
 mod store_location;
+mod token_store;
 
 pub use atlas_app_server::{check_token_text, looks_like_fly_token, mask_secrets, sanitize, token_expiry};
 pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
@@ -112,6 +113,7 @@ pub use redis_store::{
 pub use runner::{find_fly, stop_all_clis, ProcessCmd, DEFAULT_OUTPUT_LIMIT, NO_UPDATE_CHECK_ENV};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use store_location::{url_scheme, StoreLocation, StoreLocationError, StoreSetting, REDIS_SCHEMES, STORE_ENV};
+pub use token_store::TokenStore;
 
 /// The README's Rust snippets, compiled and run as doc tests (only under
 /// `cargo test --doc`) so that they stay true.

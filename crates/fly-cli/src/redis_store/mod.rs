@@ -69,6 +69,7 @@ mod keys;
 mod lease;
 mod record;
 mod settings;
+mod storage;
 mod store;
 mod url;
 
