@@ -260,6 +260,8 @@ impl Tokens {
             inc.tasks.wait_idle().await;
         }
         self.inner.stack.current.clear();
+        // Ends the store's subscription, if any.
+        drop(self.inner.stack.feed.lock().take());
     }
 
     /// Resolves through the app's server, starting it if needed.

@@ -198,3 +198,12 @@ async fn a_refresh_during_an_outage_answers_and_the_rejected_token_is_deleted_on
     eventually(|| async { all[1].tokens.cached("web").is_none().then_some(()) }).await;
     shutdown(&all).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stack_that_shut_down_is_no_longer_subscribed() {
+    let fleet = MemoryFleet::new();
+    let m = machine(&fleet, FakeCli::succeeding(&fly("t")), |c| c).await;
+    assert_eq!(fleet.subscribers(), 1);
+    m.tokens.shutdown().await;
+    eventually(|| async { (fleet.subscribers() == 0).then_some(()) }).await;
+}

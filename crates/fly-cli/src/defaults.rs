@@ -104,7 +104,7 @@ pub fn default_config() -> Result<TokensConfig, StorageError> {
 #[derive(Clone, Default, clap::Args)]
 pub struct ConfigOptions {
     /// Where tokens are kept: a directory, or a Redis URL
-    /// (redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://… for TLS,
+    /// (redis://HOST:PORT/DB, with :PASSWORD@ before HOST if needed; rediss://… for TLS;
     /// redis+unix:///PATH) shared by every process and machine using it
     /// [default: $ATLAS_FLY_TOKENS_STORE, else $ATLAS_FLY_TOKENS_DIR, else
     /// $XDG_DATA_HOME/atlas/fly-tokens, else ~/.local/share/atlas/fly-tokens]

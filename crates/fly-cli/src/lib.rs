@@ -10,6 +10,12 @@
 //! | [`CmdFn`](atlas_app_server::CmdFn) | [`ProcessCmd`] | runs `fly`/`flyctl` in a session of its own (no terminal), capped output, its whole process group killed on every way out, even if this process is killed |
 //! | [`ConfigFileFn`](atlas_app_server::ConfigFileFn) | [`FlyConfig`] | `FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`, then `access_token` in `~/.fly/config.yml` |
 //! | [`Storage`](atlas_app_server::Storage) | [`FileStorage`] | one JSON file per record, crash-safe writes, owner-only permissions |
+//! | [`Storage`](atlas_app_server::Storage) | [`RedisStore`] (feature `redis`) | records in Redis with Redis's own expiry, a fleet-wide lease per scope, the invalidation broadcast |
+//!
+//! Which store: [`ConfigOptions::store`] (`--store DIR|URL`), else
+//! `ATLAS_FLY_TOKENS_STORE`, else `ATLAS_FLY_TOKENS_DIR`, else the default
+//! directory ([`StoreLocation::resolve`]); [`ConfigOptions::open_store`]
+//! opens it as a [`TokenStore`].
 //!
 //! Most users start from [`default_config`] (or [`ConfigOptions`], whose
 //! methods mirror the `fly-tokens` flags) and hand it to
@@ -82,8 +88,8 @@
 //! - `redis` (default): [`RedisStore`], tokens,
 //!   the acquisition lease and the invalidation broadcast in Redis, shared
 //!   by every process and machine that points at one Redis (see
-//!   [`redis_store`] for what it keeps there and how to run Redis for it).
-//!   It is not yet behind the `Storage` seam.
+//!   [`redis_store`] for what it keeps there and how to run Redis for it),
+//!   behind the `Storage` seam: `--store redis://HOST:PORT/DB`.
 //!
 //! Unix only (process groups, file modes).
 

@@ -82,6 +82,11 @@ impl MemoryFleet {
         &self.shared.records
     }
 
+    /// How many stacks are subscribed to the broadcast now.
+    pub fn subscribers(&self) -> usize {
+        self.shared.bus.receiver_count()
+    }
+
     /// Tells every subscribed member that it may have missed messages (as
     /// a store that comes back after an outage does).
     pub fn resync_all(&self) {
