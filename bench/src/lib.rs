@@ -4,7 +4,17 @@
 //! Every figure is printed beside its anchor, measured in the same run, with
 //! the ratio `value / anchor_value`.
 
+/// atlas-supervisor's front page (`crates/supervisor/README.md`), its
+/// example compiled and run as a doc test (only under `cargo test --doc`)
+/// so that it stays true; here, because this crate already depends on the
+/// supervisor and on tokio's runtime and macros.
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/supervisor/README.md")]
+pub struct SupervisorReadmeDoctests;
+
+pub mod contenders;
 pub mod otp;
+pub mod restart;
 
 use std::time::Instant;
 
@@ -13,7 +23,8 @@ use std::time::Instant;
 pub struct Opts {
     /// One JSON object per result line.
     pub json: bool,
-    /// Fewer iterations: the whole suite stays under two minutes.
+    /// Less work: the whole suite stays under two minutes. The OTP side is
+    /// given the same, smaller work (see [`otp::Work`]).
     pub quick: bool,
 }
 
@@ -36,6 +47,12 @@ impl Opts {
         }
     }
 
+    /// How many samples each compared figure is the median of, on the Rust
+    /// side and on the OTP side alike (odd, so the median is one sample).
+    pub fn samples(&self) -> usize {
+        self.pick(5, 3)
+    }
+
     /// A section heading (text mode only).
     pub fn section(&self, title: &str) {
         if !self.json {
@@ -50,36 +67,131 @@ impl Opts {
         }
     }
 
-    /// One result: `value` in `unit`, beside `anchor` = `anchor_value`.
+    /// One result: `value` in `unit`, beside `anchor` = `anchor_value`,
+    /// which must have been measured in this run (never a constant, a goal
+    /// or an expectation: those go through [`Opts::report_alone`] or
+    /// [`Opts::report_goal`]).
     pub fn report(&self, bench: &str, value: f64, unit: &str, anchor: &str, anchor_value: f64) {
-        let ratio = if anchor_value != 0.0 {
-            value / anchor_value
-        } else {
-            f64::NAN
-        };
-        if self.json {
-            let obj = serde_json::json!({
-                "bench": bench, "value": value, "unit": unit,
-                "anchor": anchor, "anchor_value": anchor_value, "ratio": ratio,
-            });
-            println!("{obj}");
-        } else {
-            println!("{bench:<58} {value:>12.2} {unit:<9} | {anchor:<34} {anchor_value:>12.2}  ratio {ratio:>6.2}");
+        println!(
+            "{}",
+            Line::anchored(bench, value, unit, anchor, anchor_value).render(self.json)
+        );
+    }
+
+    /// One result with no anchor measured in this run; `why` says why (e.g.
+    /// OTP missing). The anchor fields are null.
+    pub fn report_alone(&self, bench: &str, value: f64, unit: &str, why: &str) {
+        println!("{}", Line::alone(bench, value, unit, why).render(self.json));
+    }
+
+    /// One result beside a goal or an expected value (not an anchor: it
+    /// was not measured). The anchor fields are null; the JSON carries the
+    /// goal in `goal`/`goal_value`.
+    pub fn report_goal(&self, bench: &str, value: f64, unit: &str, goal: &str, goal_value: f64) {
+        println!("{}", Line::goal(bench, value, unit, goal, goal_value).render(self.json));
+    }
+}
+
+/// One result line, before it is printed as text or JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    bench: String,
+    value: f64,
+    unit: String,
+    /// A figure measured in the same run, and what it is.
+    anchor: Option<(String, f64)>,
+    /// A goal or expected value, and what it is (never an anchor).
+    goal: Option<(String, f64)>,
+    /// Why there is no anchor.
+    note: Option<String>,
+}
+
+impl Line {
+    /// A result beside a measured anchor.
+    pub fn anchored(bench: &str, value: f64, unit: &str, anchor: &str, anchor_value: f64) -> Self {
+        Self {
+            anchor: Some((anchor.to_owned(), anchor_value)),
+            ..Self::alone(bench, value, unit, "")
         }
     }
 
-    /// One result with no anchor measured in this run (e.g. OTP missing).
-    pub fn report_alone(&self, bench: &str, value: f64, unit: &str, why: &str) {
-        if self.json {
-            let obj = serde_json::json!({
-                "bench": bench, "value": value, "unit": unit,
-                "anchor": why, "anchor_value": null, "ratio": null,
-            });
-            println!("{obj}");
-        } else {
-            println!("{bench:<58} {value:>12.2} {unit:<9} | ({why})");
+    /// A result with no measured anchor; `why` may be empty.
+    pub fn alone(bench: &str, value: f64, unit: &str, why: &str) -> Self {
+        Self {
+            bench: bench.to_owned(),
+            value,
+            unit: unit.to_owned(),
+            anchor: None,
+            goal: None,
+            note: (!why.is_empty()).then(|| why.to_owned()),
         }
     }
+
+    /// A result beside a goal (not measured, so not an anchor).
+    pub fn goal(bench: &str, value: f64, unit: &str, goal: &str, goal_value: f64) -> Self {
+        Self {
+            goal: Some((goal.to_owned(), goal_value)),
+            ..Self::alone(bench, value, unit, "")
+        }
+    }
+
+    /// The text line, or one JSON object with `bench`, `value`, `unit`,
+    /// `anchor`, `anchor_value`, `ratio` (null without a measured anchor),
+    /// plus `goal`, `goal_value` and `note` when there are any.
+    pub fn render(&self, json: bool) -> String {
+        let ratio = self
+            .anchor
+            .as_ref()
+            .map(|(_, a)| if *a != 0.0 { self.value / a } else { f64::NAN });
+        if json {
+            let mut obj = serde_json::json!({
+                "bench": self.bench, "value": self.value, "unit": self.unit,
+                "anchor": self.anchor.as_ref().map(|(a, _)| a),
+                "anchor_value": self.anchor.as_ref().map(|(_, v)| v),
+                "ratio": ratio,
+            });
+            if let Some((g, v)) = &self.goal {
+                obj["goal"] = g.as_str().into();
+                obj["goal_value"] = (*v).into();
+            }
+            if let Some(n) = &self.note {
+                obj["note"] = n.as_str().into();
+            }
+            return obj.to_string();
+        }
+        let (bench, value, unit) = (&self.bench, self.value, &self.unit);
+        let head = format!("{bench:<58} {value:>12.2} {unit:<9} |");
+        match (&self.anchor, ratio, &self.goal, &self.note) {
+            (Some((anchor, av)), Some(r), _, _) => format!("{head} {anchor:<34} {av:>12.2}  ratio {r:>6.2}"),
+            (_, _, Some((goal, gv)), _) => format!("{head} (no anchor; {goal} {gv:.2})"),
+            (_, _, _, Some(why)) => format!("{head} (no anchor: {why})"),
+            _ => format!("{head} (no anchor)"),
+        }
+    }
+}
+
+/// The median of `samples` as OTP's bench computes it (the mean of the two
+/// middle ones for an even count); NaN when empty.
+pub fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// The `p`-th percentile (0..=100) of `samples`, as OTP's bench picks it:
+/// the `round(p/100 * n)`-th smallest (1-based, clamped); NaN when empty.
+pub fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let nth = ((p / 100.0 * s.len() as f64).round() as usize).clamp(1, s.len());
+    s[nth - 1]
 }
 
 /// Nanoseconds per iteration of `f`, run `iters` times.
@@ -89,16 +201,6 @@ pub fn ns_per_iter(iters: u64, mut f: impl FnMut(u64)) -> f64 {
         f(i);
     }
     t.elapsed().as_nanos() as f64 / iters as f64
-}
-
-/// The `q`-quantile (0..=1) of `samples`, which it sorts.
-pub fn quantile(samples: &mut [f64], q: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let idx = ((samples.len() - 1) as f64 * q).round() as usize;
-    samples[idx]
 }
 
 /// Runs `f` on `threads` OS threads at once (released together) and returns
@@ -196,4 +298,65 @@ pub fn fake_token(i: usize) -> String {
         s.push(ALPHABET[(x % 64) as usize] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(line: &Line) -> serde_json::Value {
+        serde_json::from_str(&line.render(true)).expect("one JSON object")
+    }
+
+    #[test]
+    fn a_measured_anchor_gives_a_ratio() {
+        let l = Line::anchored("restart p50", 2.0, "us", "OTP, 1 scheduler(s)", 8.0);
+        let j = json(&l);
+        assert_eq!(j["anchor"], "OTP, 1 scheduler(s)");
+        assert_eq!(j["anchor_value"], 8.0);
+        assert_eq!(j["ratio"], 0.25);
+        assert!(l.render(false).ends_with("ratio   0.25"), "{}", l.render(false));
+    }
+
+    #[test]
+    fn without_an_anchor_the_anchor_fields_are_null() {
+        let l = Line::alone("idle AppServer", 1341.0, "bytes", "OTP not measured (no escript)");
+        let j = json(&l);
+        for field in ["anchor", "anchor_value", "ratio"] {
+            assert!(j[field].is_null(), "{field} is {}", j[field]);
+        }
+        assert_eq!(j["note"], "OTP not measured (no escript)");
+        assert!(l.render(false).contains("(no anchor: OTP not measured (no escript))"));
+        assert!(Line::alone("x", 1.0, "ms", "").render(false).ends_with("(no anchor)"));
+    }
+
+    #[test]
+    fn a_goal_is_never_an_anchor() {
+        let l = Line::goal("bytes per idle child", 621.0, "bytes", "goal: at most", 1024.0);
+        let j = json(&l);
+        for field in ["anchor", "anchor_value", "ratio"] {
+            assert!(j[field].is_null(), "{field} is {}", j[field]);
+        }
+        assert_eq!(
+            (j["goal"].as_str(), j["goal_value"].as_f64()),
+            (Some("goal: at most"), Some(1024.0))
+        );
+        let text = l.render(false);
+        assert!(
+            text.contains("(no anchor; goal: at most 1024.00)") && !text.contains("ratio"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn median_and_percentile_match_the_otp_bench() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        let s: Vec<f64> = (1..=10_000).map(f64::from).collect();
+        // OTP: lists:nth(round(P / 100 * N), Sorted).
+        assert_eq!(percentile(&s, 50.0), 5_000.0);
+        assert_eq!(percentile(&s, 99.0), 9_900.0);
+        assert_eq!(percentile(&[7.0], 1.0), 7.0);
+    }
 }

@@ -1,8 +1,14 @@
 //! `cargo xtask bench [--quick] [--json] [NAME...]`: runs the benchmark
 //! binaries of `bench/src/bin` (all of them, or the named ones), in release
 //! mode. Each prints its results beside the anchors it measures itself.
+//!
+//! The OTP side (`bench/otp/*.escript`) is run by the binaries themselves,
+//! with their own work and scheduler counts; this runner gives them one
+//! directory, fresh for each run, where the first binary to measure a
+//! script leaves its output for the others (`ATLAS_OTP_CACHE_DIR`), so each
+//! OTP figure is measured once per run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cmd;
@@ -31,13 +37,20 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("bench: no benchmark `{unknown}` (have: {})", available.join(", "));
         return ExitCode::from(64);
     }
-    let otp_out = otp_bench_once();
+    let otp_dir = match fresh_otp_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cmd::which("escript").is_none() {
+        eprintln!("bench: escript not on PATH: OTP figures are not measured (apt-get install -y erlang-base)");
+    }
     let mut failed = Vec::new();
     for name in &chosen {
         let mut c = cmd::cargo();
-        if let Some(path) = &otp_out {
-            c.env("ATLAS_OTP_BENCH_OUT", path);
-        }
+        c.env("ATLAS_OTP_CACHE_DIR", &otp_dir);
         c.args(["run", "--release", "-p", "atlas-bench", "--bin", name, "--"]);
         c.args(flags.iter().map(|f| f.as_str()));
         if let Err(e) = cmd::run(&mut c) {
@@ -65,33 +78,12 @@ fn bins(dir: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Runs the oracle's `otp_bench.escript` once for the whole bench run, so
-/// every binary compares against the same OTP figures (and OTP's ~5 s is
-/// paid once). `None` without Erlang: the binaries then say OTP was not
-/// measured.
-fn otp_bench_once() -> Option<std::path::PathBuf> {
-    let script = Path::new("xtask/oracle/otp_bench.escript");
-    if !script.exists() {
-        eprintln!("bench: {} not found: OTP figures are not measured", script.display());
-        return None;
+/// `target/otp-bench/`, emptied: the OTP figures of this run only.
+fn fresh_otp_dir() -> Result<PathBuf, String> {
+    let dir = Path::new("target").join("otp-bench");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
     }
-    eprintln!("bench: measuring real OTP once (otp_bench.escript)...");
-    let out = match std::process::Command::new("escript").arg(script).arg("1").output() {
-        Ok(o) if o.status.success() => o.stdout,
-        Ok(o) => {
-            eprintln!(
-                "bench: otp_bench.escript failed ({}): OTP figures are not measured",
-                o.status
-            );
-            return None;
-        }
-        Err(e) => {
-            eprintln!("bench: escript not available ({e}): OTP figures are not measured");
-            return None;
-        }
-    };
-    let path = Path::new("target").join("otp_bench.txt");
-    std::fs::create_dir_all("target").ok()?;
-    std::fs::write(&path, out).ok()?;
-    std::fs::canonicalize(path).ok()
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))
 }

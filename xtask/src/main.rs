@@ -2,11 +2,13 @@
 //! same way (rust-analyzer's xtask pattern).
 //!
 //! ```text
-//! cargo xtask test                      fmt, clippy, tests, crate layering, conformance
+//! cargo xtask test                      fmt, clippy, tests, crate layering, loom models, packaging, conformance
 //! cargo xtask conformance [--seeds 1,2,3] [--count N]
 //!                                       the engine against real OTP
+//! cargo xtask loom                      the loom models (tests/loom_*.rs)
 //! cargo xtask trace [--real-time] FILE | --dir DIR
 //!                                       oracle scenarios through the engine
+//! cargo xtask package                   every library crate packed and built from its .crate
 //! cargo xtask bench [--quick] [--json] [NAME...]
 //! ```
 
@@ -15,20 +17,24 @@ mod cmd;
 mod conformance;
 mod deps;
 mod diff;
+mod loom;
+mod package;
 mod test;
 mod trace;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | conformance | trace | bench> [ARGS...]
+const USAGE: &str = "usage: cargo xtask <test | conformance | loom | trace | package | bench> [ARGS...]
 
-  test                                fmt, clippy, tests, crate layering, conformance
+  test                                fmt, clippy, tests, crate layering, loom models, packaging, conformance
   conformance [--seeds 1,2] [--count N]
                                       generated + hand scenarios: real OTP vs the engine
+  loom                                the loom models (tests/loom_*.rs), under --cfg atlas_loom
   trace FILE|-                        one oracle scenario through the engine, trace on stdout
   trace --dir DIR                     every DIR/X.json, trace written to DIR/X.actual
         [--real-time]                 with a real clock instead of the paused one
+  package                             every library crate packed, built from its .crate, licences in it
   bench [--quick] [--json] [NAME...]  the benchmarks in bench/src/bin (all, or the named ones)";
 
 fn main() -> ExitCode {
@@ -47,7 +53,9 @@ fn main() -> ExitCode {
     match cmd.as_str() {
         "test" => test::main(rest),
         "conformance" => conformance::main(rest),
+        "loom" => loom::main(rest),
         "trace" => trace::main(rest),
+        "package" => package::main(rest),
         "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use atlas_bench::{on_threads, otp, Opts};
+use atlas_bench::otp::{self, Work};
+use atlas_bench::{median, on_threads, Opts};
 use atlas_cache::{CoarseClock, Expiring, Table};
 
 const KEYS: usize = 1_000;
@@ -118,38 +119,36 @@ where
     Box::new(move |iters| run(w, dist, threads, iters, &lookup))
 }
 
-/// Each runner's best of several short rounds, the rounds interleaved across
+/// Each runner's median over several short rounds (as many as the OTP side
+/// has samples), after a warm-up round; the rounds are interleaved across
 /// runners so that a burst of load from elsewhere on the machine hits them
-/// alike. A round in which a thread waited for a CPU only counts when no
-/// round was clean.
-fn best_of(opts: &Opts, runners: &[(&'static str, Runner<'_>)]) -> Vec<(&'static str, Measure)> {
+/// alike. A figure is `clean` when most of its rounds were.
+fn median_of(opts: &Opts, runners: &[(&'static str, Runner<'_>)]) -> Vec<(&'static str, Measure)> {
     let target_ms = opts.pick(60.0, 20.0);
-    let rounds = opts.pick(9, 4);
+    let rounds = opts.samples();
     let iters: Vec<u64> = runners
         .iter()
         .map(|(_, r)| ((target_ms * 1e6 / r(20_000).ns) as u64).max(10_000))
         .collect();
-    let mut best: Vec<Option<Measure>> = vec![None; runners.len()];
+    for (i, (_, r)) in runners.iter().enumerate() {
+        r(iters[i] / 4);
+    }
+    let mut all: Vec<Vec<Measure>> = vec![Vec::new(); runners.len()];
     for _ in 0..rounds {
         for (i, (_, r)) in runners.iter().enumerate() {
-            let m = r(iters[i]);
-            if best[i].is_none_or(|b| (m.clean, -m.ns) > (b.clean, -b.ns)) {
-                best[i] = Some(m);
-            }
+            all[i].push(r(iters[i]));
         }
     }
     runners
         .iter()
-        .zip(best)
-        .map(|((name, _), m)| {
-            (
-                *name,
-                m.unwrap_or(Measure {
-                    ns: f64::NAN,
-                    rate: f64::NAN,
-                    clean: false,
-                }),
-            )
+        .zip(all)
+        .map(|((name, _), ms)| {
+            let m = Measure {
+                ns: median(&ms.iter().map(|m| m.ns).collect::<Vec<_>>()),
+                rate: median(&ms.iter().map(|m| m.rate).collect::<Vec<_>>()),
+                clean: 2 * ms.iter().filter(|m| m.clean).count() > ms.len(),
+            };
+            (*name, m)
         })
         .collect()
 }
@@ -252,7 +251,7 @@ fn group(opts: &Opts, m: &Maps, w: &Workload, dist: Dist, threads: usize) -> Vec
             runner(w, dist, threads, move |k| n(m.moka.get(k).as_ref().and_then(fresh))),
         ),
     ];
-    best_of(opts, &runners)
+    median_of(opts, &runners)
 }
 
 fn clocks(opts: &Opts) {
@@ -273,7 +272,10 @@ fn main() {
     let t0 = Instant::now();
     opts.note("1,000 keys app-N, 300-byte Arc<str> token + expires_at; each lookup checks expires_at > now");
     opts.note("atlas-cache and the lines marked foldhash hash with foldhash; the others with their default (SipHash)");
-    opts.note("each figure: best of several short rounds, interleaved across the maps");
+    opts.note(&format!(
+        "each figure: the median of {} short rounds after a warm-up, interleaved across the maps",
+        opts.samples()
+    ));
     let w = Workload::new(2);
     let maps = Maps::new(&w.keys);
     let mut all: HashMap<(Dist, usize), Vec<(&'static str, Measure)>> = HashMap::new();
@@ -318,7 +320,7 @@ fn main() {
     if !busy.is_empty() {
         busy.sort();
         opts.note(&format!(
-            "machine busy: {} figure(s) had no round in which no other process took a CPU; they understate: {}",
+            "machine busy: in {} figure(s) most rounds had another process take a CPU; they understate: {}",
             busy.len(),
             busy.join("; ")
         ));
@@ -333,23 +335,26 @@ fn short(dist: Dist) -> &'static str {
     }
 }
 
-/// Real ETS (`ets:lookup` on a `read_concurrency` set, same keys and token).
+/// Real ETS (`ets:lookup` on a `read_concurrency` set, same keys and
+/// token), with as many schedulers as the Rust side has threads.
 fn ets(opts: &Opts, all: &HashMap<(Dist, usize), Vec<(&'static str, Measure)>>) {
+    let work = Work::of(opts);
     opts.section("real Erlang/OTP ETS, same table shape (xtask/oracle/otp_bench.escript)");
+    opts.note(&format!(
+        "ETS: {} lookups per process per sample, median of {} samples, +S N:N for N threads",
+        work.lookups, work.samples
+    ));
     let ours = |threads| all[&(Dist::Uniform, threads)][0].1;
-    let Some(figs) = otp::otp_bench() else {
-        let why = "Erlang not installed (no escript on PATH): ETS not measured";
-        opts.report_alone(&format!("{ANCHOR} [uniform, 1t]"), ours(1).ns, "ns", why);
-        return;
-    };
-    for (threads, label) in [(1, "ets:lookup, 1 process"), (2, "ets:lookup, 2 process")] {
-        let Some(rate) = otp::find(&figs, label) else {
-            opts.note(&format!("`{label}` missing from the OTP output"));
+    for threads in [1, 2] {
+        let label = format!("ets:lookup, {threads} process");
+        let Some(rate) = otp::otp_bench(&work, threads).and_then(|f| otp::find(&f, &label)) else {
+            let why = "OTP not measured (no escript)";
+            opts.report_alone(&format!("{ANCHOR} [uniform, {threads}t]"), ours(threads).ns, "ns", why);
             continue;
         };
         if threads == 1 {
             opts.report(
-                "ets:lookup, 1 process, ns per lookup",
+                "ets:lookup, 1 process, +S 1, ns per lookup",
                 1e9 / rate,
                 "ns",
                 ANCHOR,
@@ -357,7 +362,7 @@ fn ets(opts: &Opts, all: &HashMap<(Dist, usize), Vec<(&'static str, Measure)>>) 
             );
         }
         opts.report(
-            &format!("ets:lookup, {threads} process(es), total lookups/s"),
+            &format!("ets:lookup, {threads} process(es), +S {threads}, total lookups/s"),
             rate / 1e6,
             "M/s",
             &format!("{ANCHOR} [uniform, {threads}t]"),

@@ -13,7 +13,8 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use atlas_bench::{on_threads, otp, quantile, Opts};
+use atlas_bench::otp::{self, Work};
+use atlas_bench::{median, on_threads, Opts};
 use atlas_registry::Registry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
@@ -23,8 +24,6 @@ use parking_lot::RwLock;
 struct Handle(#[allow(dead_code)] Arc<u64>);
 
 const KEYS: usize = 1_000;
-/// Distinct keys per thread in the cycle bench (as OTP's bench).
-const CYCLE_KEYS: usize = 200_000;
 
 /// The access order of each thread: a fixed pseudo-random walk over the
 /// keys (a different one per thread), or the hot key only.
@@ -64,7 +63,7 @@ fn measure(threads: usize, iters: usize, reps: usize, hot: bool, op: impl Fn(usi
         ns.push(wall / iters as f64);
         rate.push((threads * iters) as f64 / (wall / 1e9));
     }
-    (quantile(&mut ns, 0.5), quantile(&mut rate, 0.5))
+    (median(&ns), median(&rate))
 }
 
 /// `start_or_lookup` on an existing key, polled once with a no-op waker
@@ -81,7 +80,7 @@ fn start_or_lookup_once(registry: &Registry<String, Handle>, key: &String) -> Op
 
 fn lookups(opts: &Opts) {
     let iters = opts.pick(5_000_000, 1_000_000);
-    let reps = opts.pick(3, 1);
+    let reps = opts.samples();
     let names: Vec<String> = (0..KEYS).map(|i| format!("app-{i}")).collect();
     let handles: Vec<Handle> = (0..KEYS).map(|i| Handle(Arc::new(i as u64))).collect();
 
@@ -181,41 +180,44 @@ fn lookups(opts: &Opts) {
     }
 }
 
-/// Register + lookup + unregister of `CYCLE_KEYS` distinct keys per thread,
-/// `passes` times; returns median total cycles/s over `reps`.
-fn cycle_rate(threads: usize, passes: usize, reps: usize, cycle: impl Fn(&Arc<str>, &Handle) + Sync) -> f64 {
+/// Register + lookup + unregister of `work.reg_keys` distinct keys per
+/// thread, once per sample (as OTP's bench), after one untimed pass;
+/// returns the median total cycles/s over `work.samples`.
+fn cycle_rate(threads: usize, work: &Work, cycle: impl Fn(&Arc<str>, &Handle) + Sync) -> f64 {
     let keys: Vec<Vec<Arc<str>>> = (0..threads)
-        .map(|t| (0..CYCLE_KEYS).map(|i| format!("w{t}-app-{i}").into()).collect())
+        .map(|t| (0..work.reg_keys).map(|i| format!("w{t}-app-{i}").into()).collect())
         .collect();
     let handles: Vec<Handle> = (0..threads).map(|t| Handle(Arc::new(t as u64))).collect();
-    let mut rates = Vec::new();
-    for _ in 0..reps {
-        let wall = on_threads(threads, |t| {
-            for _ in 0..passes {
-                for k in &keys[t] {
-                    cycle(k, &handles[t]);
-                }
-            }
-        });
-        rates.push((threads * passes * CYCLE_KEYS) as f64 / (wall / 1e9));
-    }
-    quantile(&mut rates, 0.5)
+    let pass = |t: usize| {
+        for k in &keys[t] {
+            cycle(k, &handles[t]);
+        }
+    };
+    on_threads(threads, pass);
+    let rates: Vec<f64> = (0..work.samples)
+        .map(|_| (threads * work.reg_keys) as f64 / (on_threads(threads, pass) / 1e9))
+        .collect();
+    median(&rates)
 }
 
-fn cycles(opts: &Opts, figures: Option<&HashMap<String, f64>>) {
-    let passes = opts.pick(5, 1);
-    let reps = opts.pick(3, 1);
-    opts.section("register + lookup + unregister cycles (200,000 distinct keys per thread, Arc<str> keys)");
+fn cycles(opts: &Opts) {
+    let work = Work::of(opts);
+    opts.section(&format!(
+        "register + lookup + unregister cycles ({} distinct keys per thread, Arc<str> keys), median of {} samples",
+        work.reg_keys, work.samples
+    ));
     opts.note("one cycle: register (guard) -> lookup -> drop the guard; OTP: ets insert_new -> lookup -> delete");
+    opts.note("OTP runs with as many schedulers as the Rust side has threads (+S N:N)");
     for threads in [1, 2] {
+        let figures = otp::otp_bench(&work, threads);
         let registry: Registry<Arc<str>, Handle> = Registry::new();
-        let reg = cycle_rate(threads, passes, reps, |k, h| {
+        let reg = cycle_rate(threads, &work, |k, h| {
             let guard = registry.register(k.clone(), h.clone()).expect("free key");
             black_box(registry.lookup(&**k));
             drop(guard);
         });
         let dash: DashMap<Arc<str>, Handle> = DashMap::new();
-        let dm = cycle_rate(threads, passes, reps, |k, h| {
+        let dm = cycle_rate(threads, &work, |k, h| {
             match dash.entry(k.clone()) {
                 dashmap::Entry::Vacant(v) => {
                     v.insert(h.clone());
@@ -226,16 +228,22 @@ fn cycles(opts: &Opts, figures: Option<&HashMap<String, f64>>) {
             dash.remove(&**k);
         });
         let rw: RwLock<HashMap<Arc<str>, Handle>> = RwLock::new(HashMap::new());
-        let rwr = cycle_rate(threads, passes, reps, |k, h| {
+        let rwr = cycle_rate(threads, &work, |k, h| {
             assert!(rw.write().insert(k.clone(), h.clone()).is_none(), "free key");
             black_box(rw.read().get(&**k).cloned());
             rw.write().remove(&**k);
         });
         let name = format!("register+lookup+unregister, {threads} thr");
         let otp_label = format!("ets register+lookup+unregister cycles, {threads} proc(s)");
-        match figures.and_then(|f| otp::find(f, &otp_label)) {
-            Some(otp_rate) => opts.report(&name, reg / 1e6, "M/s", "OTP ets unique registry", otp_rate / 1e6),
-            None => opts.report_alone(&name, reg / 1e6, "M/s", "OTP not measured: escript not on PATH"),
+        match figures.as_ref().and_then(|f| otp::find(f, &otp_label)) {
+            Some(otp_rate) => opts.report(
+                &name,
+                reg / 1e6,
+                "M/s",
+                &format!("OTP ets unique registry, +S {threads}"),
+                otp_rate / 1e6,
+            ),
+            None => opts.report_alone(&name, reg / 1e6, "M/s", "OTP not measured (no escript)"),
         }
         opts.report(&name, reg / 1e6, "M/s", "dashmap insert+get+remove", dm / 1e6);
         opts.report(&name, reg / 1e6, "M/s", "RwLock<HashMap> insert+get+remove", rwr / 1e6);
@@ -245,10 +253,10 @@ fn cycles(opts: &Opts, figures: Option<&HashMap<String, f64>>) {
 fn main() {
     let opts = Opts::from_args();
     opts.note("no tracing subscriber installed");
+    opts.note(&format!(
+        "each figure: the median of {} samples, after a warm-up",
+        opts.samples()
+    ));
     lookups(&opts);
-    let figures = otp::otp_bench();
-    if figures.is_none() {
-        opts.note("Erlang/OTP is not installed (no `escript` on PATH): OTP figures not measured");
-    }
-    cycles(&opts, figures.as_ref());
+    cycles(&opts);
 }

@@ -112,6 +112,7 @@ mod clock;
 mod config;
 mod error;
 mod expiry;
+mod loom;
 mod persist;
 mod redact;
 mod report;
@@ -126,7 +127,7 @@ mod tree;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use app_server::AppServerRef;
+pub use app_server::{AppServerRef, LOCK_WAIT_MARGIN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Settings, TokenKind, TokensConfig, MINT_MARGIN};
 pub use error::TokenError;

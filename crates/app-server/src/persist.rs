@@ -28,12 +28,12 @@
 //! is done, so another process that takes the lease next finds the record.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use atlas_supervisor::TaskSupervisor;
 use parking_lot::Mutex;
 
+use crate::loom::{AtomicU64, Ordering};
 use crate::{AppName, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
 
 /// The lanes of one stack.
@@ -48,7 +48,7 @@ pub(crate) struct PersistLanes {
 #[derive(Default)]
 struct Lane {
     issued: AtomicU64,
-    floor: Arc<tokio::sync::Mutex<u64>>,
+    floor: Arc<crate::loom::Mutex<u64>>,
 }
 
 /// A queued persist's place in its scope's lane.
@@ -130,7 +130,7 @@ impl PersistLanes {
             let key = StorageKey::Minted(scope.clone());
             // See the module docs: this task owns the gate until `put`
             // returns, whatever happens to the persist task awaiting it.
-            let write = tokio::spawn(async move {
+            let write = crate::loom::spawn(async move {
                 let result = storage.put(&key, record).await;
                 *floor = number;
                 drop(floor);
@@ -219,7 +219,9 @@ impl PersistLanes {
     }
 }
 
-#[cfg(test)]
+// Under `atlas_loom` the lane's primitives are loom's: only the loom
+// models below run there.
+#[cfg(all(test, not(atlas_loom)))]
 mod tests {
     use super::*;
     use crate::{MemoryStorage, OrgName};
@@ -287,5 +289,120 @@ mod tests {
         let gone = lanes.invalidate(&*store, &scope(), None).await.expect("ok");
         assert_eq!(gone.map(|t| t.expose().to_owned()).as_deref(), Some("fresh"));
         assert_eq!(stored(&store).await, None);
+    }
+}
+
+/// loom models of the lane: every interleaving (up to a preemption bound) of
+/// a queued persist's write with an invalidation or another write, which the
+/// tests above can only sample. Run by `cargo xtask loom`; their names start
+/// with `loom_`, the filter the step runs them under.
+#[cfg(all(test, atlas_loom))]
+mod loom_models {
+    use ::loom::future::block_on;
+    use ::loom::thread;
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::OrgName;
+
+    /// Runs `f` under every interleaving with at most `preemptions` forced
+    /// switches (unless `LOOM_MAX_PREEMPTIONS` says otherwise).
+    fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = ::loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(preemptions);
+        }
+        builder.check(f);
+    }
+
+    /// A one-record store on a loom mutex: each operation is a point where
+    /// loom may switch threads.
+    #[derive(Default)]
+    struct LoomStore(::loom::sync::Mutex<Option<TokenRecord>>);
+
+    impl LoomStore {
+        fn token(&self) -> Option<String> {
+            let rec = self.0.lock().expect("unpoisoned");
+            rec.as_ref().map(|r| r.token.expose().to_owned())
+        }
+    }
+
+    #[async_trait]
+    impl Storage for LoomStore {
+        async fn get(&self, _: &StorageKey) -> Result<Option<TokenRecord>, StorageError> {
+            Ok(self.0.lock().expect("unpoisoned").clone())
+        }
+        async fn put(&self, _: &StorageKey, record: TokenRecord) -> Result<(), StorageError> {
+            *self.0.lock().expect("unpoisoned") = Some(record);
+            Ok(())
+        }
+        async fn delete(&self, _: &StorageKey) -> Result<(), StorageError> {
+            *self.0.lock().expect("unpoisoned") = None;
+            Ok(())
+        }
+        async fn delete_if(&self, _: &StorageKey, token: &Token) -> Result<bool, StorageError> {
+            let mut rec = self.0.lock().expect("unpoisoned");
+            if rec.as_ref().is_some_and(|r| r.token == *token) {
+                *rec = None;
+                return Ok(true);
+            }
+            Ok(false)
+        }
+    }
+
+    fn scope() -> Scope {
+        Scope::Org(OrgName::new("acme").expect("valid"))
+    }
+
+    fn rec(t: &str) -> TokenRecord {
+        TokenRecord::minted(scope(), Token::new(t), 100)
+    }
+
+    /// Writes `t` with `ticket` on a thread of its own.
+    fn write_on_thread(
+        lanes: &Arc<PersistLanes>,
+        store: &Arc<LoomStore>,
+        ticket: Ticket,
+        t: &'static str,
+    ) -> thread::JoinHandle<()> {
+        let (lanes, store) = (lanes.clone(), store.clone());
+        thread::spawn(move || {
+            let app = AppName::new("my-app").expect("valid");
+            block_on(lanes.write(ticket, store, app, rec(t), ScopeLease::local()));
+        })
+    }
+
+    /// A persist queued (its ticket taken) before an invalidation, written
+    /// concurrently with it: it lands before the delete (and is deleted)
+    /// or is skipped, never after.
+    #[test]
+    fn loom_a_persist_queued_before_an_invalidation_never_lands_after_it() {
+        model(3, || {
+            let lanes = Arc::new(PersistLanes::default());
+            let store = Arc::new(LoomStore::default());
+            let writer = write_on_thread(&lanes, &store, lanes.ticket(&scope()), "rejected");
+            block_on(lanes.invalidate(&*store, &scope(), None)).expect("invalidate");
+            writer.join().expect("writer");
+            assert_eq!(store.token(), None, "the rejected token landed after the invalidation");
+            assert_eq!(lanes.len(), 0, "idle lanes are dropped");
+        });
+    }
+
+    /// Two persists queued one after the other, written concurrently: the
+    /// older never overwrites the newer.
+    #[test]
+    fn loom_an_older_persist_never_overwrites_a_newer_one() {
+        model(3, || {
+            let lanes = Arc::new(PersistLanes::default());
+            let store = Arc::new(LoomStore::default());
+            let old = lanes.ticket(&scope());
+            let new = lanes.ticket(&scope());
+            let old = write_on_thread(&lanes, &store, old, "old");
+            let new = write_on_thread(&lanes, &store, new, "new");
+            old.join().expect("old writer");
+            new.join().expect("new writer");
+            assert_eq!(store.token().as_deref(), Some("new"));
+            assert_eq!(lanes.len(), 0, "idle lanes are dropped");
+        });
     }
 }

@@ -140,6 +140,20 @@ impl ScopeSlot {
         });
     }
 
+    /// Remembers a failure another user of the store had `ago` (its note,
+    /// `app_server/flight.rs`) as the scope's last one, without counting it
+    /// as a run of this process: cold requests get it as
+    /// [`CliFinding::RecentlyFailed`] for what is left of the window.
+    pub(crate) fn noted_failure(&self, finding: &CliFinding, ago: Duration) {
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        state.failure = Some(Failure {
+            at: now.checked_sub(ago).unwrap_or(now),
+            attempt: state.attempts,
+            finding: finding.clone(),
+        });
+    }
+
     /// The failure a caller gets instead of running the CLI again: the
     /// failure of a flight that ran while it waited (`seen` = the attempts
     /// count before it waited), as it is; or one within `window`, as

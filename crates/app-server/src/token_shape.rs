@@ -26,6 +26,15 @@ pub enum TokenTextError {
         /// Its position, counted in characters from 0.
         at: usize,
     },
+    /// A character outside printable ASCII that is neither a control
+    /// character nor whitespace: a right-to-left override, a zero-width
+    /// space, … (they reorder or hide what a terminal shows, and an HTTP
+    /// header value is visible ASCII).
+    #[error("it holds a character outside printable ASCII at character {at}")]
+    NotAscii {
+        /// Its position, counted in characters from 0.
+        at: usize,
+    },
     /// A space or other whitespace (other than the one after a leading
     /// `FlyV1 ` or `Bearer ` scheme).
     #[error("it holds whitespace at character {at}")]
@@ -35,7 +44,7 @@ pub enum TokenTextError {
     },
 }
 
-/// Whether `s` can be a token: not empty, one line of printable characters,
+/// Whether `s` can be a token: not empty, one line of printable ASCII,
 /// with no whitespace but the single space after a leading `FlyV1 ` or
 /// `Bearer ` scheme. Callers trim surrounding whitespace first
 /// ([`Token::new`](crate::Token::new) does).
@@ -51,6 +60,7 @@ pub enum TokenTextError {
 /// assert_eq!(check_token_text("fm2_a\nfm2_b"), Err(TokenTextError::Control { at: 5 }));
 /// assert_eq!(check_token_text("FlyV1  fm2_a"), Err(TokenTextError::Whitespace { at: 6 }));
 /// assert_eq!(check_token_text("\u{1b}[31mfm2_a"), Err(TokenTextError::Control { at: 0 }));
+/// assert_eq!(check_token_text("fm2_\u{202e}cba"), Err(TokenTextError::NotAscii { at: 4 }));
 /// ```
 pub fn check_token_text(s: &str) -> Result<(), TokenTextError> {
     let skip = SCHEMES
@@ -66,14 +76,11 @@ pub fn check_token_text(s: &str) -> Result<(), TokenTextError> {
         };
     }
     // The schemes are ASCII: their byte length is their character count.
-    match s[skip..]
-        .chars()
-        .enumerate()
-        .find(|(_, c)| c.is_control() || c.is_whitespace())
-    {
+    match s[skip..].chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
         None => Ok(()),
         Some((i, c)) if c.is_control() => Err(TokenTextError::Control { at: skip + i }),
-        Some((i, _)) => Err(TokenTextError::Whitespace { at: skip + i }),
+        Some((i, c)) if c.is_whitespace() => Err(TokenTextError::Whitespace { at: skip + i }),
+        Some((i, _)) => Err(TokenTextError::NotAscii { at: skip + i }),
     }
 }
 
@@ -129,7 +136,6 @@ mod tests {
             "FlyV1 fm2_a,fm2_b",
             "Bearer 0123abcd",
             "legacy-personal-token",
-            "ünïcode-is-printable",
         ] {
             assert_eq!(check(good), Ok(()), "{good:?}");
         }
@@ -150,7 +156,10 @@ mod tests {
             ("Token fm2_a", E::Whitespace { at: 5 }),
             ("fm2_a\u{a0}", E::Whitespace { at: 5 }),
             ("fm2_a\u{2028}b", E::Whitespace { at: 5 }),
-            ("ü\nx", E::Control { at: 1 }),
+            ("ünïcode", E::NotAscii { at: 0 }),
+            ("fm2_a\u{202e}b", E::NotAscii { at: 5 }),
+            ("fm2_a\u{200b}", E::NotAscii { at: 5 }),
+            ("x\nü", E::Control { at: 1 }),
         ] {
             assert_eq!(check(bad), Err(want), "{bad:?}");
         }

@@ -428,3 +428,35 @@ fn record(span: &tracing::Span, source: Source, acquirer: Acquirer) {
     span.record("source", source.as_str());
     span.record("acquirer", acquirer.as_str());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryStorage, OrgName, Scope, Storage, StorageKey, TokenRecord};
+
+    #[tokio::test]
+    async fn invalidate_deletes_even_while_a_stopped_servers_entry_lingers() {
+        let store = Arc::new(MemoryStorage::new());
+        let org = OrgName::new("acme").expect("valid");
+        let tokens = Tokens::start(
+            TokensConfig::default()
+                .storage(store.clone())
+                .configure(|s| s.org(org.clone())),
+        )
+        .await
+        .expect("starts");
+        let key = StorageKey::Minted(Scope::Org(org.clone()));
+        let rec = TokenRecord::minted(Scope::Org(org), Token::new("FlyV1 fm2_cmVqZWN0ZWQ="), i64::MAX);
+        store.put(&key, rec).await.expect("put");
+        // A killed server whose registry entry has not gone yet: every
+        // request to it comes back unanswered.
+        let app = AppName::new("my-app").expect("valid");
+        let inc = tokens.incarnation().await.expect("runs");
+        let Ok(_lingering) = inc.registry.register(app.clone(), app_server::stopped_ref(app)) else {
+            panic!("the name is free");
+        };
+        tokens.invalidate("my-app").await.expect("not ServerDown");
+        assert_eq!(store.get(&key).await.expect("get"), None, "the stored token is gone");
+        tokens.shutdown().await;
+    }
+}

@@ -86,9 +86,8 @@ async fn callers_survive_repeated_crashes_of_every_part_of_the_tree() {
     for round in 0..24usize {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         let id = root_children[round % root_children.len()];
-        let kids = f.tokens.supervisor().which_children().await.expect("the root runs");
-        let child = kids.iter().find(|k| &*k.id == id).and_then(|k| k.child_ref().cloned());
-        child.expect("every root child runs between kills").kill();
+        let child = f.tokens.supervisor().child(id).await.expect("the root runs");
+        child.child_ref().expect("every root child runs between kills").kill();
         if round % 2 == 0 {
             if let Some(server) = f.tokens.whereis(APPS[round % APPS.len()]) {
                 server.kill();
@@ -173,8 +172,8 @@ async fn callers_survive_crashes_on_a_multi_threaded_runtime() {
         }
         if round % 5 == 4 {
             let id = ["table", "tasks", "registry"][round / 5];
-            let kids = f.tokens.supervisor().which_children().await.expect("the root runs");
-            if let Some(child) = kids.iter().find(|k| &*k.id == id).and_then(|k| k.child_ref().cloned()) {
+            let child = f.tokens.supervisor().child(id).await.expect("the root runs");
+            if let Some(child) = child.child_ref() {
                 child.kill();
             }
         }

@@ -17,11 +17,13 @@ use support::{fly, Fixture, T0};
 use tracing::Level;
 
 /// Values no link may serve, and what the check says about each.
-const BAD: [(&str, TokenTextError); 4] = [
+const BAD: [(&str, TokenTextError); 6] = [
     ("FlyV1 fm2_LEAK1\nfm2_LEAK2", TokenTextError::Control { at: 15 }),
     ("\u{1b}]0;pwned\u{7}fm2_LEAK3", TokenTextError::Control { at: 0 }),
     ("FlyV1 fm2_LEAK4 fm2_LEAK5", TokenTextError::Whitespace { at: 15 }),
     ("FlyV1\tfm2_LEAK6", TokenTextError::Control { at: 5 }),
+    ("fm2_LEAK7\u{202e}fm2_LEAK8", TokenTextError::NotAscii { at: 9 }),
+    ("FlyV1 fm2_LEAK9\u{200b}", TokenTextError::NotAscii { at: 15 }),
 ];
 
 fn failing_cli() -> FakeCli {

@@ -29,7 +29,7 @@ where
     pub(crate) fn new(shared: &'a Shared<K, V, S>, tag: Option<u64>) -> Self {
         Self {
             shared,
-            map: shared.map.pin(),
+            map: shared.pin(),
             tag,
         }
     }
@@ -52,6 +52,7 @@ where
         Q: Hash + Equivalent<K> + ?Sized,
     {
         let tag = self.live_tag()?;
+        self.shared.step();
         match self.map.get(key) {
             Some(slot) if slot.tag == tag => Some(&slot.value),
             _ => None,
@@ -70,7 +71,10 @@ where
     /// written or removed during the iteration may or may not be seen.
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
-            inner: self.live_tag().map(|tag| (self.map.iter(), tag)),
+            inner: self.live_tag().map(|tag| {
+                self.shared.step();
+                (self.map.iter(), tag)
+            }),
         }
     }
 }

@@ -32,8 +32,8 @@
 //!
 //! // The owner dies: the table goes with it, and the restarted owner starts
 //! // an empty one that the same handle uses.
-//! let children = sup.which_children().await.expect("alive");
-//! children[0].child_ref().expect("running").kill();
+//! let owner = sup.child("table").await.expect("a child");
+//! owner.child_ref().expect("running").kill();
 //! while tokens.incarnation() != Some(2) {
 //!     tokio::task::yield_now().await;
 //! }
@@ -53,7 +53,12 @@
 //! | an owner runs (incarnation *n*) | entries written in *n* | land in *n* |
 //! | the owner stopped, crashed or was killed | miss | `Err(NoTable)` |
 //! | the owner restarted (incarnation *n+1*) | entries written in *n+1* only | land in *n+1* |
-//! | a write raced the owner's death | — | `Err(NoTable)`, visible in no incarnation |
+//! | a write raced the owner's death | never seen by a read that starts after the death | `Err(NoTable)`, in no later incarnation |
+//!
+//! A read that itself races the owner's death may still see such a write:
+//! the writer checks that its incarnation is live before and after the
+//! write, and a read in between finds the entry with its old tag (the
+//! `loom_cache` models pin this down).
 //!
 //! A handle from [`Table::bind_current`] is pinned to one incarnation and
 //! never moves to the next one: a server started under incarnation *n* holds
@@ -103,6 +108,7 @@ mod clock;
 mod error;
 mod expiring;
 mod guard;
+mod loom;
 mod owner;
 mod shared;
 mod table;

@@ -11,9 +11,10 @@
 //! of a later incarnation.
 
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use papaya::{Equivalent, Operation};
+use papaya::{Equivalent, HashMapRef, LocalGuard, Operation};
+
+use crate::loom::{AtomicU64, MapOrder, Ordering};
 
 /// Low bit of the state word: an incarnation is live.
 const LIVE: u64 = 1;
@@ -33,7 +34,9 @@ pub(crate) struct Slot<V> {
 pub(crate) struct Shared<K, V, S> {
     /// `incarnation << 1 | LIVE`; 0 before the first owner starts.
     state: AtomicU64,
-    pub(crate) map: papaya::HashMap<K, Slot<V>, S>,
+    map: papaya::HashMap<K, Slot<V>, S>,
+    /// The map's own ordering, as the loom models see it (nothing otherwise).
+    order: MapOrder,
 }
 
 /// Whether a state word (or tag) belongs to a live incarnation.
@@ -62,7 +65,28 @@ where
         Self {
             state: AtomicU64::new(0),
             map,
+            order: MapOrder::default(),
         }
+    }
+
+    /// The entries, pinned for one operation.
+    #[inline]
+    pub(crate) fn pin(&self) -> HashMapRef<'_, K, Slot<V>, S, LocalGuard<'_>> {
+        self.order.step();
+        self.map.pin()
+    }
+
+    /// Marks one more operation on a map pinned earlier (see [`MapOrder`]).
+    #[inline]
+    pub(crate) fn step(&self) {
+        self.order.step();
+    }
+
+    /// How many entries the map holds, of any incarnation.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.order.step();
+        self.map.len()
     }
 
     /// The current state word.
@@ -108,7 +132,12 @@ where
     /// per entry, after the entry: a tag that equals it is of the live
     /// incarnation, so a concurrent start's fresh entries are never lost.
     pub(crate) fn sweep(&self) {
-        self.map.pin().retain(|_, slot| slot.tag == self.word());
+        self.pin().retain(|_, slot| {
+            // papaya loaded this entry (`Acquire`) before calling us, after
+            // a retry too: the word read next is at least its writer's.
+            self.order.step();
+            slot.tag == self.word()
+        });
     }
 
     /// `f` of the value stored under `key` by incarnation `tag`.
@@ -117,8 +146,7 @@ where
     where
         Q: Hash + Equivalent<K> + ?Sized,
     {
-        let map = self.map.pin();
-        match map.get(key) {
+        match self.pin().get(key) {
             Some(slot) if slot.tag == tag => Some(f(&slot.value)),
             _ => None,
         }
@@ -133,7 +161,7 @@ where
     /// The write itself, for a writer that found `tag` live a moment ago.
     fn write(&self, tag: u64, key: K, value: V) -> bool {
         let mut slot = Some(Slot { tag, value });
-        self.map.pin().compute(key, |current| match current {
+        self.pin().compute(key, |current| match current {
             // A later incarnation wrote this key: this writer is stale (its
             // owner ended after the check above) and must not clobber it.
             Some((_, newer)) if newer.tag > tag => Operation::Abort(()),
@@ -156,13 +184,13 @@ where
     where
         Q: Hash + Equivalent<K> + ?Sized,
     {
-        matches!(self.map.pin().remove_if(key, |_, slot| slot.tag == tag), Ok(Some(_)))
+        matches!(self.pin().remove_if(key, |_, slot| slot.tag == tag), Ok(Some(_)))
     }
 
     /// Removes every entry of incarnation `tag` for which `keep` is false.
     /// Entries of other incarnations are left to [`sweep`](Self::sweep).
     pub(crate) fn retain(&self, tag: u64, mut keep: impl FnMut(&K, &V) -> bool) {
-        self.map.pin().retain(|k, slot| slot.tag != tag || keep(k, &slot.value));
+        self.pin().retain(|k, slot| slot.tag != tag || keep(k, &slot.value));
     }
 }
 
@@ -187,7 +215,7 @@ mod tests {
         assert!(!s.write(old, 2, "stale"));
         assert_eq!(s.get_with(new, &1, |v| *v), Some("new"));
         assert_eq!(s.get_with(new, &2, |v| *v), None);
-        assert_eq!(s.map.len(), 1, "the stale entry was swept");
+        assert_eq!(s.len(), 1, "the stale entry was swept");
     }
 
     #[test]

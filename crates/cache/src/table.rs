@@ -185,8 +185,9 @@ where
     /// Stores `value` under `key`, replacing any value there.
     ///
     /// `Err(NoTable)` when there is no table, or when the owner ended while
-    /// the write was under way: then the value was dropped and is visible in
-    /// no incarnation, neither the ended one nor the next.
+    /// the write was under way: then the value was dropped, and no read that
+    /// starts after the owner's end sees it, in the ended incarnation or the
+    /// next (a read that itself raced the end may have).
     pub fn insert(&self, key: K, value: V) -> Result<(), NoTable> {
         let tag = self.tag().ok_or(NoTable)?;
         if self.shared.insert(tag, key, value) {
@@ -222,7 +223,7 @@ where
     /// write that is being dropped.
     pub fn len(&self) -> usize {
         if self.tag().is_some() {
-            self.shared.map.len()
+            self.shared.len()
         } else {
             0
         }

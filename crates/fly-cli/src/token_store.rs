@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use atlas_app_server::{InvalidationFeed, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
+use atlas_app_server::{
+    FailureNote, InvalidationFeed, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord,
+};
 
 #[cfg(feature = "redis")]
 use crate::RedisStore;
@@ -105,6 +107,12 @@ impl Storage for TokenStore {
     }
     async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
         each!(self, s => Storage::lock_scope(s, scope).await)
+    }
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        each!(self, s => Storage::note_failure(s, scope, note).await)
+    }
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        each!(self, s => Storage::failure_note(s, scope).await)
     }
     async fn publish_invalidation(&self, scope: &Scope) -> Result<(), StorageError> {
         each!(self, s => Storage::publish_invalidation(s, scope).await)

@@ -511,6 +511,27 @@ fn your_own_token_that_is_not_one_line_is_refused_never_printed() {
 }
 
 #[test]
+fn an_escape_sequence_in_config_yml_is_refused_never_printed() {
+    let s = Sandbox::new();
+    s.fly("echo 'Error: not logged in' >&2\nexit 1");
+    // YAML's own `\e` escape: the value holds a real ESC.
+    std::fs::write(
+        s.path("flyconfig/config.yml"),
+        "access_token: \"\\e]0;LEAK1\\aFlyV1 fm2_LEAK2\\e[2J\"\n",
+    )
+    .expect("write");
+    let out = s.run(&["get", "my-app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("your token:    refused: access_token in"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leak(&out);
+}
+
+#[test]
 fn a_config_value_that_is_not_a_yaml_string_is_never_printed_as_a_token() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));
@@ -551,6 +572,29 @@ fn set_manual_refuses_a_token_that_is_not_one_line_and_never_echoes_it() {
 }
 
 #[test]
+fn a_manual_token_too_large_or_unreadable_is_a_usage_error() {
+    let s = Sandbox::new();
+    let huge = format!("FlyV1 fm2_{}", "A".repeat(70_000));
+    let out = s.run_with_stdin(&["set-manual", "my-app"], &huge);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("larger than 65536 bytes"), "{}", stderr(&out));
+    // stdin is a directory: it cannot be read.
+    let dir = std::fs::File::open(s.path("home")).expect("open a directory");
+    let out = s
+        .command(&["set-manual", "my-app"])
+        .stdin(Stdio::from(dir))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the token from stdin"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!s.path("store/manual/my-app.json").exists(), "nothing was stored");
+}
+
+#[test]
 fn a_token_typed_on_the_command_line_is_never_echoed() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));
@@ -584,6 +628,25 @@ fn set_manual_checks_the_app_name_before_it_asks_for_the_token() {
     let out = s.run_bounded(cmd, "set-manual read stdin before checking the app name");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("invalid app name"), "{}", stderr(&out));
+}
+
+#[test]
+fn set_manual_judges_the_store_before_it_asks_for_the_token() {
+    let s = Sandbox::new();
+    std::fs::write(s.path("a-file"), "not a directory").expect("write");
+    let shared = s.path("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    chmod(&shared, 0o755);
+    for store in [s.path("a-file/store"), shared] {
+        // stdin stays open and empty: reading it would wait forever.
+        let mut cmd = s.bare();
+        cmd.arg("--store").arg(&store).args(["set-manual", "my-app"]);
+        cmd.stdin(Stdio::piped());
+        let out = s.run_bounded(cmd, "set-manual read the token before it opened the store");
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains("token store directory"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_dir(s.path("tmp")).expect("ls").count(), 0, "no fallback");
 }
 
 #[test]
@@ -664,6 +727,39 @@ fn a_closed_stdout_pipe_exits_0_quietly() {
 }
 
 #[test]
+fn a_closed_stderr_pipe_keeps_the_commands_exit_code() {
+    let s = Sandbox::new();
+    s.fly("echo 'Error: not logged in' >&2\nexit 1");
+    std::fs::write(s.path("a-file"), "not a directory").expect("write");
+    let store = s.path("store");
+    let store = store.to_str().expect("utf-8");
+    let blocked = s.path("a-file/store");
+    let blocked = blocked.to_str().expect("utf-8");
+    // `fly-tokens … 2>&1 | head -0`: every message goes to a pipe nobody
+    // reads any more; the exit code is still the command's own (no panic,
+    // no 101).
+    for (args, code) in [
+        (&["--store", store, "invalidate", "my-app"][..], 0),
+        (&["--store", store, "get", "my-app"][..], 1),
+        (&["--store", store, "get", "../etc"][..], 2),
+        (&["--no-such-flag", "get", "my-app"][..], 2),
+        (&["--store", blocked, "get", "my-app"][..], 3),
+    ] {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        drop(read);
+        let out = s
+            .bare()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(write))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+    }
+}
+
+#[test]
 fn readme_and_help_set_fly_api_token_per_command_never_export_it() {
     let readme = include_str!("../../../README.md");
     let help = stdout(&Sandbox::new().run(&["--help"]));
@@ -672,6 +768,52 @@ fn readme_and_help_set_fly_api_token_per_command_never_export_it() {
         assert!(text.contains("FLY_API_TOKEN=$(fly-tokens get my-app) fly"), "{text}");
     }
     assert!(help.contains("never `export` it"), "and says why: {help}");
+}
+
+#[test]
+fn readme_and_help_name_the_same_exit_codes() {
+    use std::collections::BTreeSet;
+    /// The text from `Exit codes:` up to `end`.
+    fn list<'a>(text: &'a str, end: &str) -> &'a str {
+        let start = text.find("Exit codes:").expect("an exit-code list");
+        let list = &text[start..];
+        &list[..list.find(end).expect("the list's end")]
+    }
+    let readme = include_str!("../../../README.md");
+    let help = stdout(&Sandbox::new().run(&["--help"]));
+    // The README writes each code in backticks: `0` ok, … `130`, `143`, `129`.
+    let in_readme: BTreeSet<u32> = list(readme, "\n\n")
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let in_help: BTreeSet<u32> = list(&help, "Logs go")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // What the program exits with: each has its own test in this file or
+    // in signals.rs.
+    let codes = BTreeSet::from([0, 1, 2, 3, 129, 130, 143]);
+    assert_eq!(in_readme, codes, "README");
+    assert_eq!(in_help, codes, "--help: {help}");
+}
+
+#[test]
+fn readme_security_notes_say_a_shared_store_is_refused_not_tightened() {
+    let readme = include_str!("../../../README.md");
+    let notes = &readme[readme.find("## Security notes").expect("security notes")..];
+    let notes = &notes[..notes.find("\n## ").unwrap_or(notes.len())];
+    let flat = notes.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!flat.to_lowercase().contains("tighten"), "{flat}");
+    for promise in [
+        "never changes the mode of a directory it did not create",
+        "is refused with exit 3",
+        "`chmod 700 DIR`, or another `--store`",
+        "A symlinked store is judged by its target, and nothing is chmod-ed either way",
+    ] {
+        assert!(flat.contains(promise), "{promise:?} missing from: {flat}");
+    }
 }
 
 #[test]

@@ -112,16 +112,8 @@ async fn an_aborted_persist_never_lands_after_the_invalidate() {
     .await;
 
     // Kill the task supervisor: the persist task is aborted mid-write.
-    let tasks = tokens
-        .supervisor()
-        .which_children()
-        .await
-        .expect("root runs")
-        .into_iter()
-        .find(|c| &*c.id == "tasks")
-        .and_then(|c| c.child_ref().cloned())
-        .expect("tasks runs");
-    tasks.kill();
+    let tasks = tokens.supervisor().child("tasks").await.expect("root runs");
+    tasks.child_ref().expect("tasks runs").kill();
 
     // The API rejected the token: invalidate, while the write is still
     // under way on its blocking thread.

@@ -209,7 +209,7 @@ fn exit_codes_while_redis_is_down() {
     assert_eq!(out.status.code(), Some(0), "get still answers: {}", stderr(&out));
     assert!(stdout(&out).starts_with("FlyV1 fm2_minted"));
     assert!(
-        stderr(&out).contains("acquiring locally"),
+        stderr(&out).contains("acquiring without the lock"),
         "with a warning: {}",
         stderr(&out)
     );

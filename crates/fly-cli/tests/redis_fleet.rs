@@ -95,6 +95,37 @@ async fn four_machines_times_sixteen_callers_cold_on_one_scope_run_the_cli_once(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machines_behind_a_failing_cli_run_it_once_and_share_its_failure() {
+    let server = server!();
+    let mut fleet = Vec::new();
+    for _ in 0..4 {
+        let cli = FakeCli::new().with_delay(Duration::from_millis(300));
+        cli.always_fail(1, "Error: not logged in");
+        fleet.push((
+            stack(server.store("failing:"), cli.clone(), TokenKind::Readonly).await,
+            cli,
+        ));
+    }
+    let mut gets = Vec::new();
+    for (i, (tokens, _)) in fleet.iter().enumerate() {
+        for j in 0..4 {
+            let tokens = tokens.clone();
+            gets.push(tokio::spawn(async move { tokens.get(&format!("app-{i}-{j}")).await }));
+        }
+    }
+    for get in gets {
+        let got = bounded("a get", get).await.expect("task");
+        assert!(matches!(got, Err(TokenError::NoTokenAvailable(_))), "{got:?}");
+    }
+    let calls: usize = fleet.iter().map(|(_, cli)| cli.calls()).sum();
+    assert_eq!(
+        calls, 1,
+        "the failure note: the other machines answer it instead of running the CLI"
+    );
+    shutdown(fleet.iter().map(|(t, _)| t)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalidation_on_one_machine_reaches_every_other() {
     let server = server!();
     let fleet = machines(&server, "fanout:", 4, &fly("rejected")).await;

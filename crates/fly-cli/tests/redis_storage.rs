@@ -59,7 +59,7 @@ conformance! {
     delete_if_compares_the_token an_org_and_an_app_of_one_name_never_collide
     minted_and_manual_are_independent scopes_are_independent source_and_scope_round_trip
     expiry_round_trips an_expired_minted_record_reads_back_or_is_gone token_bytes_round_trip
-    longest_names many_scopes lock_scope_is_granted
+    longest_names many_scopes lock_scope_is_granted failure_notes_read_back_when_kept
 }
 
 #[test]
@@ -69,6 +69,23 @@ fn every_conformance_check_runs_here() {
 
 fn acme() -> Scope {
     Scope::Org(OrgName::new("acme").expect("org"))
+}
+
+#[tokio::test]
+async fn a_failure_note_is_kept_beside_the_lease_for_an_hour() {
+    let Some(server) = shared() else { return };
+    let store = server.store("note:");
+    let note = atlas_app_server::FailureNote::now(atlas_app_server::CliFinding::Exited {
+        code: 1,
+        stderr: "Error: not logged in".into(),
+    });
+    Storage::note_failure(&store, &acme(), Some(&note)).await.expect("note");
+    let ttl: i64 = server.raw(&["PTTL", "note:failure:org:acme"]).parse().expect("ms");
+    assert!(ttl > 3_590_000 && ttl <= 3_600_000, "{ttl} ms left");
+    assert_eq!(Storage::failure_note(&store, &acme()).await.expect("read"), Some(note));
+    // Damage reads as no note.
+    server.raw(&["SET", "note:failure:org:acme", "{torn"]);
+    assert_eq!(Storage::failure_note(&store, &acme()).await.expect("read"), None);
 }
 
 #[tokio::test]

@@ -203,7 +203,8 @@ fn ctrl_c_at_the_set_manual_prompt_puts_echo_back() {
     assert_eq!(echo, Some("echo"), "echo is on again: {text:?}");
     assert!(text.contains("rc=130"), "{text:?}");
     assert!(text.contains("fly-tokens: stopped by SIGINT"), "{text:?}");
-    assert!(!s.path("store/manual").exists(), "nothing was stored");
+    // The store is opened (and judged) before the prompt; no token is in it.
+    assert!(!s.path("store/manual/my-app.json").exists(), "nothing was stored");
 }
 
 #[test]
@@ -230,4 +231,25 @@ fn the_cli_cannot_open_the_terminal_fly_tokens_runs_in() {
         "no-tty\n",
         "the CLI reached fly-tokens' terminal"
     );
+}
+
+#[test]
+fn set_manual_with_an_unusable_store_fails_before_it_prompts() {
+    let s = Sandbox::new();
+    // A store others can use: refused, so no token should be asked for.
+    let shared = s.path("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let line = format!(
+        "'{}' --store '{}' set-manual my-app\n\
+         echo \"rc=$?\"",
+        env!("CARGO_BIN_EXE_fly-tokens"),
+        shared.display()
+    );
+    // Today's code would prompt and wait for the token: `finish` would hit
+    // its bound.
+    let text = Terminal::run(&s, &line).finish();
+    assert!(text.contains("rc=3"), "{text:?}");
+    assert!(!text.contains("input hidden"), "a token was asked for: {text:?}");
+    assert!(text.contains("chmod 700"), "{text:?}");
 }

@@ -1,9 +1,7 @@
 //! The gate concurrent `start_or_lookup` callers wait at while one of them
 //! starts the server.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use tokio::sync::Notify;
+use crate::loom::{AtomicBool, Notify, Ordering};
 
 /// Opens once: when the server registers, or when its start ends without a
 /// registration (failure, cancellation, panic). Waiters then look at the

@@ -110,6 +110,7 @@
 
 mod error;
 mod gate;
+mod loom;
 mod registration;
 mod registry;
 mod shard;

@@ -6,9 +6,9 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
-use parking_lot::RwLock;
 
 use crate::gate::Gate;
+use crate::loom::RwLock;
 
 /// What a key is bound to.
 pub(crate) enum Slot<H> {

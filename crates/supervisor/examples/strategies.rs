@@ -38,10 +38,8 @@ async fn main() {
             .start()
             .await
             .expect("starts");
-        let b = sup.which_children().await.expect("alive")[1]
-            .child_ref()
-            .cloned()
-            .expect("running");
+        let b = sup.child("b").await.expect("alive");
+        let b = b.child_ref().expect("running");
         println!("   kill b");
         b.kill();
         // Print events until the last child of the group has started again.

@@ -55,6 +55,8 @@ pub(crate) enum Msg {
     /// OTP's `try_again_restart`, a message to itself.
     Retry(Retry),
     Which(oneshot::Sender<Vec<ChildInfo>>),
+    /// `which_children`'s row of one id.
+    Child(Arc<str>, oneshot::Sender<Option<ChildInfo>>),
     Count(oneshot::Sender<ChildCounts>),
     Terminate(Arc<str>, oneshot::Sender<Result<(), ControlError>>),
     /// A dynamic supervisor's `terminate_child`: one incarnation.
@@ -66,6 +68,9 @@ pub(crate) enum Msg {
     Restart(Arc<str>, oneshot::Sender<Result<ChildRef, ControlError>>),
     Delete(Arc<str>, oneshot::Sender<Result<(), ControlError>>),
     StartChild(ChildSpec, oneshot::Sender<Result<ChildRef, ControlError>>),
+    /// `testing::settle`: answered once nothing is pending.
+    #[cfg(feature = "testing")]
+    Settle(Settle),
     /// System messages: handled while suspended too.
     Stop(ExitReason),
     Suspend(oneshot::Sender<()>),
@@ -84,6 +89,25 @@ impl Msg {
 pub(crate) enum Retry {
     Id(Arc<str>),
     Slot(u32),
+}
+
+/// A request to be told once the supervisor has nothing pending. While
+/// it has, the request goes to the back of its own mailbox again, behind
+/// the exits and retries still to handle.
+#[cfg(feature = "testing")]
+pub(crate) struct Settle {
+    /// Whether it was sent round already: something was pending.
+    pub(crate) waited: bool,
+    pub(crate) tx: oneshot::Sender<Settled>,
+}
+
+/// The answer to [`Settle`].
+#[cfg(feature = "testing")]
+pub(crate) struct Settled {
+    /// Something was pending when the request first arrived.
+    pub(crate) waited: bool,
+    /// The running nested supervisors, to settle in turn.
+    pub(crate) nested: Vec<SupervisorRef>,
 }
 
 /// How a supervisor ended, for [`SupervisorRef::wait`]: set once, then
@@ -222,6 +246,36 @@ impl SupervisorRef {
     /// them in reverse start order.)
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, ControlError> {
         self.link.call(Msg::Which).await
+    }
+
+    /// The `which_children` row of the child `id`: its state (with the
+    /// running incarnation's [`ChildRef`]), kind and restart type.
+    /// [`ControlError::NotFound`] if no child has that id.
+    ///
+    /// ```
+    /// use atlas_supervisor::{ChildSpec, ControlError, ExitReason, Strategy, Supervisor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sup = Supervisor::new(Strategy::OneForOne)
+    ///     .child(ChildSpec::task("worker", |stop| async move {
+    ///         stop.cancelled().await;
+    ///         ExitReason::Shutdown
+    ///     }))
+    ///     .start()
+    ///     .await
+    ///     .expect("starts");
+    /// let worker = sup.child("worker").await.expect("a child");
+    /// assert!(worker.child_ref().is_some_and(|r| r.is_alive()));
+    /// assert_eq!(sup.child("nobody").await.err(), Some(ControlError::NotFound));
+    /// sup.shutdown().await;
+    /// # }
+    /// ```
+    pub async fn child(&self, id: &str) -> Result<ChildInfo, ControlError> {
+        self.link
+            .call(|tx| Msg::Child(id.into(), tx))
+            .await?
+            .ok_or(ControlError::NotFound)
     }
 
     /// How many children there are, by kind and by state.

@@ -22,13 +22,12 @@
 //!     .await
 //!     .expect("starts");
 //!
-//! let children = sup.which_children().await.unwrap();
-//! let worker = children[0].child_ref().unwrap().clone();
+//! let worker = sup.child("worker").await.unwrap().child_ref().unwrap().clone();
 //! worker.kill(); // fault injection: exit reason `killed`
 //! # tokio::task::yield_now().await;
 //! // ...the supervisor restarts it: a new incarnation is running.
-//! let again = sup.which_children().await.unwrap();
-//! assert!(again[0].child_ref().is_some());
+//! let again = sup.child("worker").await.unwrap();
+//! assert!(again.child_ref().is_some_and(|r| *r != worker));
 //! assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
 //! # }
 //! ```
@@ -69,6 +68,13 @@
 //! Every decision is a `tracing` event with the supervisor's name and the
 //! child's id, and can also be collected through an [`Observer`].
 //!
+//! ## Features
+//!
+//! - `testing` (off by default): the [`testing`] module, helpers to test
+//!   code built on supervisors: a [`testing::Recorder`] of events as OTP
+//!   trace lines, scripted workers ([`testing::Workers`]) and
+//!   [`testing::settle`].
+//!
 //! ## What it does not do
 //!
 //! No distribution, no hot code upgrade, and no process links outside the
@@ -83,10 +89,13 @@ mod exit;
 mod handle;
 mod intensity;
 mod kill_handle;
+mod loom;
 mod signal;
 mod spec;
 mod supervisor;
 mod task_supervisor;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use child::{ChildCounts, ChildInfo, ChildRef, ChildState};
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};

@@ -4,9 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
+use crate::loom::{watch, CancellationToken};
 use crate::{Child, ChildContext, ExitReason};
 
 /// Runs fire-and-forget tasks (Elixir's `Task.Supervisor`): a panic in one
@@ -116,7 +114,7 @@ impl TaskSupervisor {
             inner: self.inner.clone(),
         };
         let abort = self.inner.abort.clone();
-        tokio::spawn(async move {
+        crate::loom::spawn(async move {
             let _done = done;
             abort.run_until_cancelled(task).await;
         });
@@ -139,7 +137,7 @@ impl TaskSupervisor {
     /// aborts what is left. Returns how many were aborted.
     pub async fn shutdown(&self, timeout: Duration) -> usize {
         self.close();
-        if tokio::time::timeout(timeout, self.wait_idle()).await.is_ok() {
+        if crate::loom::timeout(timeout, self.wait_idle()).await.is_ok() {
             return 0;
         }
         self.abort_all()

@@ -4,10 +4,11 @@ mod support;
 
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, Recorder, Script, Workers};
 use atlas_supervisor::{
     ChildCounts, ChildKind, ChildState, ControlError, ExitReason, RestartType, Strategy, Supervisor,
 };
-use support::{quiet_panics, Recorder, Workers};
+use support::running;
 
 #[tokio::test]
 async fn which_and_count_children() {
@@ -38,6 +39,44 @@ async fn which_and_count_children() {
     assert_eq!(sup.which_children().await.err(), Some(ControlError::NoSupervisor));
 }
 
+/// `child(id)` is `which_children`'s row of that id, whatever its state.
+#[tokio::test(start_paused = true)]
+async fn child_gives_the_row_of_one_id() {
+    quiet_panics();
+    let w = Workers::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(60))
+        .child(w.spec("a").restart(RestartType::Transient))
+        .child(w.scripted("b", Script::new().fail_starts([2, 3])))
+        .start()
+        .await
+        .expect("starts");
+    let a = sup.child("a").await.expect("a is a child");
+    assert_eq!(
+        (&*a.id, a.kind, a.restart),
+        ("a", ChildKind::Worker, RestartType::Transient)
+    );
+    let incarnation = a.child_ref().cloned().expect("a runs");
+    assert_eq!(incarnation.id(), "a");
+    // b's exit is queued while the supervisor is suspended, then handled
+    // first on resume: its restart fails and a retry is queued, so the
+    // next call sees b restarting.
+    let b = running(&sup, "b").await;
+    sup.suspend().await.expect("suspends");
+    w.crash("b").expect("b runs");
+    while b.is_alive() {
+        tokio::task::yield_now().await;
+    }
+    sup.resume().await.expect("resumes");
+    assert!(matches!(sup.child("b").await.expect("b").state, ChildState::Restarting));
+    sup.terminate_child("a").await.expect("stops");
+    assert!(matches!(sup.child("a").await.expect("a").state, ChildState::Stopped));
+    assert!(!incarnation.is_alive());
+    assert_eq!(sup.child("zz").await.err(), Some(ControlError::NotFound));
+    sup.shutdown().await;
+    assert_eq!(sup.child("a").await.err(), Some(ControlError::NoSupervisor));
+}
+
 #[tokio::test]
 async fn terminate_restart_delete() {
     let (w, rec) = (Workers::default(), Recorder::default());
@@ -54,7 +93,7 @@ async fn terminate_restart_delete() {
     sup.terminate_child("a").await.expect("terminates");
     assert_eq!(rec.take(), ["stop a shutdown"]);
     assert!(matches!(
-        sup.which_children().await.expect("alive")[0].state,
+        sup.child("a").await.expect("alive").state,
         ChildState::Stopped
     ));
     sup.terminate_child("a").await.expect("ok for a stopped child too");
@@ -77,7 +116,7 @@ async fn restart_child_failure_is_returned_not_retried() {
     let sup = Supervisor::new(Strategy::OneForOne)
         .intensity(0, Duration::from_secs(5))
         .observer(rec.observer())
-        .child(w.spec_with("a", true, vec![2]))
+        .child(w.scripted("a", Script::new().fail_starts([2])))
         .start()
         .await
         .expect("starts");
@@ -88,7 +127,7 @@ async fn restart_child_failure_is_returned_not_retried() {
     ));
     assert!(sup.is_alive(), "no intensity count for restart_child");
     assert!(matches!(
-        sup.which_children().await.expect("alive")[0].state,
+        sup.child("a").await.expect("alive").state,
         ChildState::Stopped
     ));
     sup.restart_child("a").await.expect("third attempt starts");
@@ -109,7 +148,7 @@ async fn start_child_adds_a_spec_at_the_end() {
         Some(ControlError::AlreadyPresent)
     );
     assert!(matches!(
-        sup.start_child(w.spec_with("c", true, vec![1])).await,
+        sup.start_child(w.scripted("c", Script::new().fail_starts([1]))).await,
         Err(ControlError::StartFailed(_))
     ));
     let ids = support::ids(&sup).await;
@@ -126,17 +165,11 @@ async fn kill_is_an_abnormal_exit_handled_by_the_supervisor() {
         .start()
         .await
         .expect("starts");
-    let old = sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("running")
-        .clone();
+    let old = running(&sup, "t").await;
     old.kill();
     rec.wait_count("start t", 2).await;
     assert_eq!(rec.lines(), ["start t", "stop t killed", "start t"]);
-    let new = sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("running")
-        .clone();
+    let new = running(&sup, "t").await;
     assert_ne!(old, new);
     assert!(!old.is_alive());
     old.kill(); // a stale handle does nothing
@@ -156,12 +189,9 @@ async fn a_panicking_child_never_takes_down_a_sibling_or_the_supervisor() {
         .start()
         .await
         .expect("starts");
-    let steady = sup.which_children().await.expect("alive")[1]
-        .child_ref()
-        .expect("running")
-        .clone();
+    let steady = running(&sup, "steady").await;
     for n in 2..=20 {
-        w.crash("crashy");
+        w.crash("crashy").expect("crashy runs");
         rec.wait_count("start crashy", n).await;
     }
     assert!(steady.is_alive());
@@ -211,9 +241,6 @@ async fn a_kill_handle_made_in_the_start_function_kills_its_incarnation() {
         ["start w", "stop w killed", "start w", "stop w killed", "start w"]
     );
     first.kill(); // a handle of a dead incarnation does nothing
-    assert!(sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("running")
-        .is_alive());
+    assert!(running(&sup, "w").await.is_alive());
     sup.shutdown().await;
 }

@@ -1,11 +1,9 @@
 //! DynamicSupervisor: on-demand children, each restarted alone.
 
-mod support;
-
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, Recorder, Script, Workers};
 use atlas_supervisor::{ChildState, ControlError, DynamicSupervisor, ExitReason, RestartType, Shutdown};
-use support::{quiet_panics, Recorder, Workers};
 
 #[tokio::test]
 async fn start_restart_and_terminate_children() {
@@ -17,7 +15,7 @@ async fn start_restart_and_terminate_children() {
         .start();
     let a = dsup.start_child(w.spec("a")).await.expect("starts");
     let b = dsup.start_child(w.spec("b")).await.expect("starts");
-    w.crash("a");
+    w.crash("a").expect("a runs");
     rec.wait_count("start a", 2).await;
     assert!(!a.is_alive());
     assert!(b.is_alive(), "one_for_one: the sibling is untouched");
@@ -40,8 +38,8 @@ async fn transient_and_temporary_children_are_forgotten_after_a_normal_exit() {
     dsup.start_child(w.spec("tmp").restart(RestartType::Temporary))
         .await
         .expect("starts");
-    w.exit("t", ExitReason::Normal);
-    w.exit("tmp", ExitReason::error("x"));
+    w.exit("t", ExitReason::Normal).expect("t runs");
+    w.exit("tmp", ExitReason::error("x")).expect("tmp runs");
     rec.wait_count("stop tmp crash", 1).await;
     rec.wait_count("stop t normal", 1).await;
     assert_eq!(dsup.count_children().await.expect("alive").specs, 0);
@@ -72,11 +70,11 @@ async fn its_own_intensity_shared_by_all_children() {
     for id in ["a", "b", "c"] {
         dsup.start_child(w.spec(id)).await.expect("starts");
     }
-    w.crash("a");
+    w.crash("a").expect("a runs");
     rec.wait_count("start a", 2).await;
-    w.crash("b");
+    w.crash("b").expect("b runs");
     rec.wait_count("start b", 2).await;
-    w.crash("c");
+    w.crash("c").expect("c runs");
     assert_eq!(dsup.wait().await, ExitReason::Shutdown);
 }
 
@@ -86,7 +84,7 @@ async fn shutdown_stops_children_concurrently() {
     let dsup = DynamicSupervisor::new().observer(rec.observer()).start();
     for id in ["a", "b", "c"] {
         dsup.start_child(
-            w.spec_with(id, false, vec![])
+            w.scripted(id, Script::new().ignore_shutdown(true))
                 .shutdown(Shutdown::Timeout(Duration::from_millis(100))),
         )
         .await
@@ -104,7 +102,7 @@ async fn a_failed_start_child_is_reported() {
     let w = Workers::default();
     let dsup = DynamicSupervisor::new().start();
     assert!(matches!(
-        dsup.start_child(w.spec_with("f", true, vec![1])).await,
+        dsup.start_child(w.scripted("f", Script::new().fail_starts([1]))).await,
         Err(ControlError::StartFailed(_))
     ));
     assert_eq!(dsup.count_children().await.expect("alive").specs, 0);

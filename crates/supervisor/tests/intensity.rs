@@ -1,11 +1,9 @@
 //! Restart intensity: sliding window, giving up, escalation to the parent.
 
-mod support;
-
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, Recorder, Script, Workers};
 use atlas_supervisor::{ExitReason, Strategy, Supervisor};
-use support::{quiet_panics, Recorder, Workers};
 
 #[tokio::test(start_paused = true)]
 async fn more_than_max_restarts_in_the_window_gives_up() {
@@ -20,10 +18,10 @@ async fn more_than_max_restarts_in_the_window_gives_up() {
         .await
         .expect("starts");
     for n in 2..=3 {
-        w.crash("a");
+        w.crash("a").expect("a runs");
         rec.wait_count("start a", n).await;
     }
-    w.crash("a");
+    w.crash("a").expect("a runs");
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
     let tail: Vec<_> = rec.lines().into_iter().rev().take(4).collect();
     assert_eq!(
@@ -51,17 +49,17 @@ async fn restarts_older_than_the_period_leave_the_window() {
         .expect("starts");
     // Two restarts per 6 s: each window of 10 s never holds more than 2... until it does.
     for n in 2..=3 {
-        w.crash("a");
+        w.crash("a").expect("a runs");
         rec.wait_count("start a", n).await;
     }
     tokio::time::advance(Duration::from_secs(10)).await;
     for n in 4..=5 {
-        w.crash("a");
+        w.crash("a").expect("a runs");
         rec.wait_count("start a", n).await;
     }
     assert!(sup.is_alive(), "the first two restarts left the window");
     tokio::time::advance(Duration::from_secs(9)).await;
-    w.crash("a");
+    w.crash("a").expect("a runs");
     assert_eq!(sup.wait().await, ExitReason::Shutdown, "three restarts within 10 s");
 }
 
@@ -76,10 +74,10 @@ async fn max_restarts_zero_gives_up_on_the_first_restart_worthy_exit() {
         .start()
         .await
         .expect("starts");
-    w.exit("t", ExitReason::Normal); // not restart-worthy: does not count
+    w.exit("t", ExitReason::Normal).expect("t runs"); // not restart-worthy: does not count
     rec.wait_count("stop t normal", 1).await;
     assert!(sup.is_alive());
-    w.exit("p", ExitReason::Normal); // permanent: restart-worthy
+    w.exit("p", ExitReason::Normal).expect("p runs"); // permanent: restart-worthy
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
 }
 
@@ -100,7 +98,7 @@ async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
         .await
         .expect("starts");
     assert_eq!(rec.take(), ["start a", "start x", "start s1"]);
-    w.crash("x");
+    w.crash("x").expect("x runs");
     rec.wait_count("start s1", 1).await;
     assert_eq!(
         rec.take(),
@@ -125,11 +123,11 @@ async fn retries_of_a_failing_restart_count_toward_the_intensity() {
     let sup = Supervisor::new(Strategy::OneForOne)
         .intensity(2, Duration::from_secs(5))
         .observer(rec.observer())
-        .child(w.spec_with("a", true, vec![2, 3]))
+        .child(w.scripted("a", Script::new().fail_starts([2, 3])))
         .start()
         .await
         .expect("starts");
-    w.crash("a");
+    w.crash("a").expect("a runs");
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
     assert_eq!(
         rec.lines(),

@@ -2,21 +2,19 @@
 //! trees: strategies, restart types, intensity, start failures and retries).
 //! The full differential against real OTP is `cargo xtask conformance`.
 
-mod support;
-
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, settle, Recorder, Script, Workers};
 use atlas_supervisor::{ExitReason, RestartType, Strategy, Supervisor};
 #[allow(unused_imports)]
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
-use support::{quiet_panics, settle, Recorder, Workers};
 
 #[derive(Clone, Debug)]
 struct Kid {
     id: String,
     restart: RestartType,
-    fail_starts: Vec<usize>,
+    fail_starts: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -32,7 +30,7 @@ struct Scenario {
 struct Model {
     s: Scenario,
     kids: Vec<(Kid, &'static str)>, // state: running | stopped | restarting
-    attempts: std::collections::HashMap<String, usize>,
+    attempts: std::collections::HashMap<String, u64>,
     restarts: u32,
     alive: bool,
     out: Vec<String>,
@@ -143,7 +141,10 @@ async fn engine(s: &Scenario) -> Vec<String> {
         .intensity(s.max_restarts, Duration::from_secs(3600))
         .observer(rec.observer());
     for k in &s.kids {
-        sup = sup.child(w.spec_with(&k.id, true, k.fail_starts.clone()).restart(k.restart));
+        sup = sup.child(
+            w.scripted(&k.id, Script::new().fail_starts(k.fail_starts.clone()))
+                .restart(k.restart),
+        );
     }
     let sup = match sup.start().await {
         Ok(sup) => sup,
@@ -156,12 +157,7 @@ async fn engine(s: &Scenario) -> Vec<String> {
     let mut alive = true;
     for &(idx, reason) in &s.events {
         let id = format!("k{idx}");
-        let running = alive
-            && sup
-                .which_children()
-                .await
-                .map(|kids| kids.iter().any(|k| *k.id == id && k.child_ref().is_some()))
-                .unwrap_or(false);
+        let running = alive && sup.child(&id).await.is_ok_and(|k| k.child_ref().is_some());
         if !running {
             continue;
         }
@@ -170,6 +166,7 @@ async fn engine(s: &Scenario) -> Vec<String> {
             1 => w.exit(&id, ExitReason::Shutdown),
             _ => w.crash(&id),
         }
+        .expect("listed as running");
         alive = settle(&sup).await;
     }
     let mut out: Vec<String> = rec
@@ -196,7 +193,7 @@ fn scenario() -> impl proptest::strategy::Strategy<Value = Scenario> {
         Just(Strategy::OneForAll),
         Just(Strategy::RestForOne)
     ];
-    let fails = prop::collection::vec(2usize..6, 0..2);
+    let fails = prop::collection::vec(2u64..6, 0..2);
     (strategy, 0u32..5, prop::collection::vec((restart, fails), 1..6))
         .prop_flat_map(|(strategy, max_restarts, kids)| {
             let n = kids.len();

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
 use atlas_supervisor::{Child, ChildSpec, ExitReason, StartError, Strategy, Supervisor};
-use support::{ids_running, quiet_panics, settle, Recorder, Workers};
+use support::running;
 
 /// Oracle scenario 33 without `sys:suspend`: `b` crashes and `a` is killed
 /// in one step, so both exits are pending when the supervisor looks; `b`'s
@@ -24,22 +25,21 @@ async fn a_failed_restart_is_retried_after_the_pending_exits() {
         .intensity(2, Duration::from_secs(3600))
         .observer(rec.observer())
         .child(w.spec("a"))
-        .child(w.spec_with("b", true, vec![2]))
+        .child(w.scripted("b", Script::new().fail_starts([2])))
         .start()
         .await
         .expect("starts");
-    let kids = sup.which_children().await.expect("alive");
-    let a = kids[0].child_ref().expect("a runs").clone();
+    let a = running(&sup, "a").await;
     rec.take();
     // Both in one step: neither exit is handled before the other happens.
-    w.crash("b");
+    w.crash("b").expect("b runs");
     a.kill();
     assert!(settle(&sup).await, "the supervisor survives, as OTP's does");
     assert_eq!(
         rec.take(),
         ["stop b crash", "start_failed b", "stop a killed", "start a", "start b"]
     );
-    assert_eq!(ids_running(&sup).await, ["a", "b"]);
+    assert_eq!(running_ids(&sup).await, ["a", "b"]);
     sup.shutdown().await;
 }
 

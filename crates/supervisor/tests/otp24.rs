@@ -3,15 +3,13 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
 use atlas_supervisor::{
-    AutoShutdown, Child, ChildSpec, ChildState, ControlError, DynamicSupervisor, ExitReason, RestartType, Strategy,
-    Supervisor,
+    AutoShutdown, ChildState, ControlError, DynamicSupervisor, ExitReason, RestartType, Strategy, Supervisor,
 };
-use support::{ids, ids_running, quiet_panics, settle, Recorder, Workers};
+use support::{ids, running};
 
 #[tokio::test]
 async fn a_refused_child_list_fails_the_start_before_any_child_starts() {
@@ -65,13 +63,13 @@ async fn any_significant_shuts_down_when_a_significant_child_ends() {
         .await
         .expect("starts");
     // A restarted exit does not count, nor does terminate_child.
-    w.crash("a");
+    w.crash("a").expect("a runs");
     rec.wait_count("start a", 2).await;
     sup.terminate_child("a").await.expect("stops");
     sup.restart_child("a").await.expect("starts again");
     assert!(sup.is_alive());
     rec.take();
-    w.exit("a", ExitReason::Normal);
+    w.exit("a", ExitReason::Normal).expect("a runs");
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
     assert_eq!(
         rec.lines(),
@@ -96,88 +94,69 @@ async fn all_significant_waits_for_the_last_significant_child() {
         .start()
         .await
         .expect("starts");
-    w.exit("a", ExitReason::Normal);
+    w.exit("a", ExitReason::Normal).expect("a runs");
     assert!(settle(&sup).await, "b still runs");
-    w.exit("b", ExitReason::error("crash"));
+    w.exit("b", ExitReason::error("crash")).expect("b runs");
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
     assert!(rec.lines().contains(&"stop c shutdown".to_string()));
 }
 
-/// A worker that stops when asked, whose start answers ignore on the
-/// listed attempts (1-based).
-fn ignoring(id: &str, ignore_on: &'static [usize]) -> ChildSpec {
-    let attempts = Arc::new(AtomicUsize::new(0));
-    ChildSpec::worker(id, move |ctx| {
-        let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let stop = ctx.shutdown_signal();
-        async move {
-            if ignore_on.contains(&n) {
-                return Ok(Child::ignore());
-            }
-            Ok(Child::new(async move {
-                stop.cancelled().await;
-                ExitReason::Shutdown
-            }))
-        }
-    })
-}
-
 #[tokio::test]
 async fn ignore_at_start_keeps_the_spec_and_drops_a_temporary_one() {
-    let rec = Recorder::default();
+    let (w, rec) = (Workers::default(), Recorder::default());
     let sup = Supervisor::new(Strategy::OneForOne)
         .observer(rec.observer())
-        .child(ignoring("a", &[1]))
-        .child(ignoring("t", &[1]).restart(RestartType::Temporary))
-        .child(ignoring("b", &[1, 2]))
+        .child(w.scripted("a", Script::new().ignore_starts([1])))
+        .child(
+            w.scripted("t", Script::new().ignore_starts([1]))
+                .restart(RestartType::Temporary),
+        )
+        .child(w.scripted("b", Script::new().ignore_starts([1, 2])))
         .start()
         .await
         .expect("ignore is a successful start");
     assert_eq!(rec.take(), ["start_ignored a", "start_ignored t", "start_ignored b"]);
     assert_eq!(ids(&sup).await, ["a", "b"], "the temporary one is dropped");
-    assert!(ids_running(&sup).await.is_empty());
+    assert!(running_ids(&sup).await.is_empty());
     assert_eq!(sup.restart_child("t").await.err(), Some(ControlError::NotFound));
     sup.restart_child("a").await.expect("starts now");
     assert_eq!(sup.restart_child("b").await.err(), Some(ControlError::Ignored));
     assert!(matches!(
-        sup.which_children().await.expect("alive")[1].state,
+        sup.child("b").await.expect("alive").state,
         ChildState::Stopped
     ));
     sup.restart_child("b").await.expect("starts the third time");
-    assert_eq!(ids_running(&sup).await, ["a", "b"]);
+    assert_eq!(running_ids(&sup).await, ["a", "b"]);
     sup.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_ignored_restart_has_counted_and_is_not_retried() {
-    let rec = Recorder::default();
+    let (w, rec) = (Workers::default(), Recorder::default());
     let sup = Supervisor::new(Strategy::OneForOne)
         .intensity(1, Duration::from_secs(60))
         .observer(rec.observer())
-        .child(ignoring("a", &[2]))
+        .child(w.scripted("a", Script::new().ignore_starts([2])))
         .start()
         .await
         .expect("starts");
-    sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("runs")
-        .kill();
+    running(&sup, "a").await.kill();
     assert!(settle(&sup).await);
     assert_eq!(rec.take(), ["start a", "stop a killed", "start_ignored a"]);
     sup.restart_child("a").await.expect("starts");
-    sup.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("runs")
-        .kill();
+    running(&sup, "a").await.kill();
     // The ignored restart counted: this second one exceeds max_restarts 1.
     assert_eq!(sup.wait().await, ExitReason::Shutdown);
 }
 
 #[tokio::test]
 async fn a_dynamic_supervisor_keeps_nothing_of_an_ignored_start() {
+    let w = Workers::default();
     let dsup = DynamicSupervisor::new().start();
     assert_eq!(
-        dsup.start_child(ignoring("a", &[1])).await.err(),
+        dsup.start_child(w.scripted("a", Script::new().ignore_starts([1])))
+            .await
+            .err(),
         Some(ControlError::Ignored)
     );
     assert_eq!(dsup.count_children().await.expect("alive").specs, 0);

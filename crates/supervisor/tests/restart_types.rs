@@ -1,11 +1,9 @@
 //! Restart type × exit reason → restarted, kept stopped or removed.
 
-mod support;
-
 use std::time::Duration;
 
-use atlas_supervisor::{ChildState, ExitReason, RestartType, Strategy, Supervisor};
-use support::{Recorder, Workers};
+use atlas_supervisor::testing::{Recorder, Workers};
+use atlas_supervisor::{ChildState, ControlError, ExitReason, RestartType, Strategy, Supervisor};
 
 async fn outcome(restart: RestartType, reason: ExitReason) -> &'static str {
     let (w, rec) = (Workers::default(), Recorder::default());
@@ -16,15 +14,15 @@ async fn outcome(restart: RestartType, reason: ExitReason) -> &'static str {
         .start()
         .await
         .expect("starts");
-    w.exit("c", reason);
+    w.exit("c", reason).expect("c runs");
     rec.wait_for(|l| l.iter().any(|x| x.starts_with("stop c"))).await;
     // A call is handled after the exit: the supervisor has decided by then.
-    let children = sup.which_children().await.expect("alive");
-    let r = match children.first().map(|c| &c.state) {
-        None => "removed",
-        Some(ChildState::Running(_)) => "restarted",
-        Some(ChildState::Stopped) => "stopped",
-        Some(ChildState::Restarting) => "restarting",
+    let r = match sup.child("c").await.map(|c| c.state) {
+        Err(ControlError::NotFound) => "removed",
+        Err(e) => panic!("the supervisor does not answer: {e}"),
+        Ok(ChildState::Running(_)) => "restarted",
+        Ok(ChildState::Stopped) => "stopped",
+        Ok(ChildState::Restarting) => "restarting",
     };
     sup.shutdown().await;
     r

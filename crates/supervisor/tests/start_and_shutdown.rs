@@ -4,8 +4,9 @@ mod support;
 
 use std::time::Duration;
 
+use atlas_supervisor::testing::{Recorder, Script, Workers};
 use atlas_supervisor::{ChildSpec, ExitReason, Shutdown, Strategy, Supervisor};
-use support::{Recorder, Workers};
+use support::running;
 
 #[tokio::test]
 async fn a_start_failure_stops_the_started_children_in_reverse_and_names_the_child() {
@@ -14,7 +15,7 @@ async fn a_start_failure_stops_the_started_children_in_reverse_and_names_the_chi
         .observer(rec.observer())
         .child(w.spec("a"))
         .child(w.spec("b"))
-        .child(w.spec_with("c", true, vec![1]))
+        .child(w.scripted("c", Script::new().fail_starts([1])))
         .child(w.spec("d"))
         .start()
         .await
@@ -50,7 +51,7 @@ async fn shutdown_policies() {
         .observer(rec.observer())
         .child(w.spec("brutal").shutdown(Shutdown::BrutalKill))
         .child(
-            w.spec_with("stubborn", false, vec![])
+            w.scripted("stubborn", Script::new().ignore_shutdown(true))
                 .shutdown(Shutdown::Timeout(Duration::from_millis(50))),
         )
         .child(w.spec("polite").shutdown(Shutdown::Timeout(Duration::from_secs(1))))
@@ -120,13 +121,9 @@ async fn aborting_a_supervisor_takes_its_children_with_it() {
         .start()
         .await
         .expect("starts");
-    let kids = root.which_children().await.expect("alive");
-    let s1_ref = kids[0].child_ref().expect("running").clone();
+    let s1_ref = running(&root, "s1").await;
     let inner = s1_ref.supervisor().expect("a supervisor child").clone();
-    let x = inner.which_children().await.expect("alive")[0]
-        .child_ref()
-        .expect("running")
-        .clone();
+    let x = running(&inner, "x").await;
     s1_ref.kill();
     assert_eq!(inner.wait().await, ExitReason::Killed);
     rec.wait_count("stop s1 killed", 1).await;

@@ -4,31 +4,11 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use atlas_supervisor::{Child, ChildSpec, ExitReason, Strategy, Supervisor};
-use support::{ids_running, quiet_panics, settle, Recorder, Workers};
-
-/// A worker whose start function panics, before building its future, on
-/// the listed attempts (1-based).
-fn panicking_start(id: &str, panics_on: &'static [usize]) -> ChildSpec {
-    let attempts = Arc::new(AtomicUsize::new(0));
-    ChildSpec::worker(id, move |ctx| {
-        let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        if panics_on.contains(&n) {
-            panic!("worker told to crash in its start function");
-        }
-        let stop = ctx.shutdown_signal();
-        async move {
-            Ok(Child::new(async move {
-                stop.cancelled().await;
-                ExitReason::Shutdown
-            }))
-        }
-    })
-}
+use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Script, Workers};
+use atlas_supervisor::{Strategy, Supervisor};
+use support::running;
 
 #[tokio::test]
 async fn a_synchronous_panic_at_the_root_start_is_a_start_error() {
@@ -37,7 +17,7 @@ async fn a_synchronous_panic_at_the_root_start_is_a_start_error() {
     let started = Supervisor::new(Strategy::OneForOne)
         .observer(rec.observer())
         .child(w.spec("a"))
-        .child(panicking_start("p", &[1]))
+        .child(w.scripted("p", Script::new().panic_starts([1])))
         .start()
         .await;
     let err = started.expect_err("the start fails");
@@ -48,18 +28,17 @@ async fn a_synchronous_panic_at_the_root_start_is_a_start_error() {
 #[tokio::test]
 async fn a_synchronous_panic_at_a_restart_is_a_failed_restart() {
     quiet_panics();
-    let rec = Recorder::default();
+    let (w, rec) = (Workers::default(), Recorder::default());
     let sup = Supervisor::new(Strategy::OneForOne)
         .intensity(3, Duration::from_secs(3600))
         .observer(rec.observer())
-        .child(panicking_start("p", &[2]))
+        .child(w.scripted("p", Script::new().panic_starts([2])))
         .start()
         .await
         .expect("starts");
-    let kids = sup.which_children().await.expect("alive");
-    kids[0].child_ref().expect("runs").kill();
+    running(&sup, "p").await.kill();
     assert!(settle(&sup).await, "the supervisor is still running");
     assert_eq!(rec.take(), ["start p", "stop p killed", "start_failed p", "start p"]);
-    assert_eq!(ids_running(&sup).await, ["p"]);
+    assert_eq!(running_ids(&sup).await, ["p"]);
     sup.shutdown().await;
 }

@@ -4,8 +4,8 @@ mod support;
 
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, Recorder, Workers};
 use atlas_supervisor::{ExitReason, RestartType, Strategy, Supervisor, SupervisorRef};
-use support::{quiet_panics, Recorder, Workers};
 
 async fn tree(strategy: Strategy, ids: &[&str], w: &Workers, rec: &Recorder) -> SupervisorRef {
     let mut sup = Supervisor::new(strategy)
@@ -28,7 +28,7 @@ async fn one_for_one_restarts_only_the_exited_child() {
     quiet_panics();
     let (w, rec) = (Workers::default(), Recorder::default());
     let sup = tree(Strategy::OneForOne, &["a", "b", "c"], &w, &rec).await;
-    w.crash("b");
+    w.crash("b").expect("b runs");
     rec.wait_count("start b", 1).await;
     assert_eq!(rec.take(), lines(&["stop b crash", "start b"]));
     sup.shutdown().await;
@@ -48,7 +48,7 @@ async fn one_for_all_stops_the_others_in_reverse_then_starts_all_in_order() {
     quiet_panics();
     let (w, rec) = (Workers::default(), Recorder::default());
     let sup = tree(Strategy::OneForAll, &["a", "b", "c", "d"], &w, &rec).await;
-    w.exit("b", ExitReason::error("boom"));
+    w.exit("b", ExitReason::error("boom")).expect("b runs");
     rec.wait_count("start d", 1).await;
     assert_eq!(
         rec.take(),
@@ -71,7 +71,7 @@ async fn rest_for_one_restarts_the_exited_child_and_those_after_it() {
     quiet_panics();
     let (w, rec) = (Workers::default(), Recorder::default());
     let sup = tree(Strategy::RestForOne, &["a", "b", "c", "d"], &w, &rec).await;
-    w.crash("b");
+    w.crash("b").expect("b runs");
     rec.wait_count("start d", 1).await;
     assert_eq!(
         rec.take(),
@@ -85,7 +85,7 @@ async fn rest_for_one_restarts_the_exited_child_and_those_after_it() {
         ])
     );
     // The last child: nothing after it.
-    w.crash("d");
+    w.crash("d").expect("d runs");
     rec.wait_count("start d", 1).await;
     assert_eq!(rec.take(), lines(&["stop d crash", "start d"]));
     sup.shutdown().await;
@@ -103,7 +103,7 @@ async fn group_restart_removes_temporary_siblings() {
         .await
         .expect("starts");
     rec.take();
-    w.exit("a", ExitReason::Killed);
+    w.exit("a", ExitReason::Killed).expect("a runs");
     rec.wait_count("start a", 1).await;
     assert_eq!(rec.take(), lines(&["stop a killed", "stop t shutdown", "start a"]));
     let ids = support::ids(&sup).await;

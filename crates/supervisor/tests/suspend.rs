@@ -6,8 +6,9 @@ mod support;
 
 use std::time::Duration;
 
+use atlas_supervisor::testing::{quiet_panics, running_ids, settle, Recorder, Workers};
 use atlas_supervisor::{ExitReason, Strategy, Supervisor};
-use support::{ids_running, quiet_panics, settle, Recorder, Workers};
+use support::running;
 
 /// Oracle scenario 34: a one_for_all burst of two crashes. `b`'s pending
 /// exit is swept by the group restart of `a`'s: one restart in all.
@@ -24,15 +25,12 @@ async fn exits_pending_while_suspended_are_handled_in_order_after_resume() {
         .start()
         .await
         .expect("starts");
-    let kids = sup.which_children().await.expect("alive");
-    let (a, b) = (
-        kids[0].child_ref().expect("a").clone(),
-        kids[1].child_ref().expect("b").clone(),
-    );
+    let a = running(&sup, "a").await;
+    let b = running(&sup, "b").await;
     rec.take();
     sup.suspend().await.expect("suspends");
-    w.crash("a");
-    w.crash("b");
+    w.crash("a").expect("a runs");
+    w.crash("b").expect("b runs");
     while a.is_alive() || b.is_alive() {
         tokio::task::yield_now().await;
     }
@@ -57,7 +55,7 @@ async fn exits_pending_while_suspended_are_handled_in_order_after_resume() {
             "start c"
         ]
     );
-    assert_eq!(ids_running(&sup).await, ["a", "b", "c"]);
+    assert_eq!(running_ids(&sup).await, ["a", "b", "c"]);
     sup.shutdown().await;
 }
 

@@ -1,16 +1,13 @@
 //! Runs one scenario through the engine, with real tasks and real exits,
 //! and returns its trace in the oracle's line format.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-use atlas_supervisor::{ChildInfo, ChildRef, ChildState, ControlError, ExitReason, SupervisorRef};
+use atlas_supervisor::testing::{self, quiet_panics, reason_name, Recorder, Workers};
+use atlas_supervisor::{ChildRef, ControlError, ExitReason, SupervisorRef};
 
-use super::scenario::{Control, Event, Node, Reason, Scenario};
-use super::tree::{self, reason_name, Trace};
-use super::worker::{self, Workers};
+use super::scenario::{Control, Event, Reason, Scenario};
+use super::tree;
 
 /// Time after which a run counts as hung. A paused clock moves only when
 /// every task is idle, so then the limit is reached only on a deadlock, and
@@ -18,7 +15,7 @@ use super::worker::{self, Workers};
 const HANG_LIMIT_PAUSED: Duration = Duration::from_secs(365 * 24 * 3600);
 const HANG_LIMIT_REAL: Duration = Duration::from_secs(600);
 
-/// Polls of a tree that never settles although something is still runnable.
+/// Polls of a child that never exits although it was told to.
 const MAX_POLLS: u32 = 100_000;
 
 /// The runtime's clock.
@@ -36,16 +33,17 @@ pub enum Clock {
 
 /// Runs `scn` in a fresh single-threaded runtime and returns its trace.
 pub fn run(scn: &Scenario, clock: Clock) -> Result<Vec<String>, String> {
-    worker::silence_crash_panics();
+    quiet_panics();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(clock == Clock::Paused)
         .build()
         .map_err(|e| format!("cannot build a runtime: {e}"))?;
-    let trace = Arc::new(Trace::default());
+    let trace = Recorder::otp_only();
     let runner = Runner {
         scn,
-        workers: Arc::new(Workers::new(trace.clone())),
+        // They write their own `stop` lines, as the oracle's workers do.
+        workers: Workers::traced(&trace),
         trace,
     };
     rt.block_on(async {
@@ -61,8 +59,11 @@ pub fn run(scn: &Scenario, clock: Clock) -> Result<Vec<String>, String> {
 
 struct Runner<'a> {
     scn: &'a Scenario,
-    trace: Arc<Trace>,
-    workers: Arc<Workers>,
+    /// The engine's events and the runner's own lines, in the order they
+    /// happen (observers are called synchronously, in causal order, and the
+    /// runtime has a single thread).
+    trace: Recorder,
+    workers: Workers,
 }
 
 impl Runner<'_> {
@@ -76,7 +77,7 @@ impl Runner<'_> {
             self.line("children -");
             return Ok(self.trace.take());
         };
-        let mut alive = self.settle(&root).await?;
+        let mut alive = self.settle(&root).await;
         for event in &self.scn.events {
             if alive {
                 alive = self.apply(event, &root).await?;
@@ -87,8 +88,7 @@ impl Runner<'_> {
             }
         }
         let last = if alive {
-            let mut ids = Vec::new();
-            running_ids(&root, &self.scn.root.children, &mut ids).await;
+            let ids = testing::running_ids(&root).await;
             if ids.is_empty() {
                 "children".to_string()
             } else {
@@ -102,7 +102,7 @@ impl Runner<'_> {
     }
 
     fn line(&self, line: &str) {
-        self.trace.push(line.to_string());
+        self.trace.push(line);
     }
 
     /// Applies one event and waits until the tree has settled; `false` once
@@ -110,7 +110,7 @@ impl Runner<'_> {
     async fn apply(&self, event: &Event, root: &SupervisorRef) -> Result<bool, String> {
         if let Event::Burst(path, steps) = event {
             self.burst(root, path, steps).await?;
-            return self.settle(root).await;
+            return Ok(self.settle(root).await);
         }
         let id = event.ids()[0];
         // An id that is not in the tree is asked of the root.
@@ -126,16 +126,13 @@ impl Runner<'_> {
                     return Ok(true);
                 };
                 match (event, child.supervisor()) {
-                    (Event::Exit(_, reason), None) => self.workers.exit(id, *reason)?,
+                    (Event::Exit(_, reason), None) => self.exit(id, *reason)?,
                     // A nested supervisor stops its children, then exits with
                     // the reason, which its parent handles.
                     (Event::Exit(_, reason), Some(sup)) => {
                         sup.stop_with(exit_reason(*reason)).await;
                     }
-                    _ => {
-                        self.workers.trace_kill(id);
-                        child.kill();
-                    }
+                    _ => self.workers.kill(&child),
                 }
                 wait_dead(&child).await?;
             }
@@ -149,7 +146,21 @@ impl Runner<'_> {
                 self.line(&format!("result {} {id} {}", op.name(), token(&result)));
             }
         }
-        self.settle(root).await
+        Ok(self.settle(root).await)
+    }
+
+    /// Tells worker `id` to exit with `reason`; it writes its own stop
+    /// line as it goes, as the oracle's worker does in `terminate/2` (so in
+    /// a burst the line comes when the worker dies, not when its supervisor
+    /// later handles the exit). A crash is a real panic: the engine must
+    /// turn it into an abnormal exit.
+    fn exit(&self, id: &str, reason: Reason) -> Result<(), String> {
+        match reason {
+            Reason::Normal => self.workers.exit(id, ExitReason::Normal),
+            Reason::Shutdown => self.workers.exit(id, ExitReason::Shutdown),
+            Reason::Crash => self.workers.crash(id),
+        }
+        .map_err(|e| format!("{e}, although it is listed as running"))
     }
 
     /// The steps' workers exit while their supervisor is suspended, each
@@ -164,47 +175,38 @@ impl Runner<'_> {
             return Ok(());
         };
         // A suspended supervisor answers no call: look the workers up first.
-        let kids = parent.which_children().await.unwrap_or_default();
-        let find = |id: &str| kids.iter().find(|k| &*k.id == id).and_then(ChildInfo::child_ref);
-        parent.suspend().await.map_err(|e| format!("cannot suspend: {e}"))?;
+        let mut children = Vec::new();
         for step in steps {
+            children.push(running_child(&parent, step.ids()[0]).await);
+        }
+        parent.suspend().await.map_err(|e| format!("cannot suspend: {e}"))?;
+        for (step, child) in steps.iter().zip(children) {
             let id = step.ids()[0];
-            let Some(child) = find(id) else {
+            let Some(child) = child else {
                 self.line(&format!("skip {id}"));
                 continue;
             };
             match step {
-                Event::Exit(_, reason) => self.workers.exit(id, *reason)?,
-                _ => {
-                    self.workers.trace_kill(id);
-                    child.kill();
-                }
+                Event::Exit(_, reason) => self.exit(id, *reason)?,
+                _ => self.workers.kill(&child),
             }
             // Its task has ended: its exit is in the supervisor's mailbox.
-            wait_dead(child).await?;
+            wait_dead(&child).await?;
         }
         parent.resume().await.map_err(|e| format!("cannot resume: {e}"))
     }
 
-    /// Waits until the whole tree is quiescent, as the oracle does: every
-    /// supervisor answers `which_children`, no child is restarting, and every
-    /// running child's task is alive (an exit not yet handled shows as a dead
-    /// task). A supervisor handles an exit, with all its consequences, before
-    /// it answers the next call, so a clean tree has traced every effect.
-    /// Returns `false`, after writing `supervisor_exit`, if the root is dead.
-    async fn settle(&self, root: &SupervisorRef) -> Result<bool, String> {
-        for _ in 0..MAX_POLLS {
-            match clean(root).await {
-                Some(true) => return Ok(true),
-                Some(false) => tokio::task::yield_now().await,
-                None => {
-                    let reason = root.wait().await;
-                    self.line(&format!("supervisor_exit {}", reason_name(&reason)));
-                    return Ok(false);
-                }
-            }
+    /// Waits until the whole tree is quiescent, as the oracle does (its
+    /// supervisors have handled every exit and retry, with all their
+    /// consequences, so a quiescent tree has traced every effect). Returns
+    /// `false`, after writing `supervisor_exit`, if the root is dead.
+    async fn settle(&self, root: &SupervisorRef) -> bool {
+        if testing::settle(root).await {
+            return true;
         }
-        Err("the tree never settled".into())
+        let reason = root.wait().await;
+        self.line(&format!("supervisor_exit {}", reason_name(&reason)));
+        false
     }
 }
 
@@ -254,49 +256,5 @@ async fn walk(root: &SupervisorRef, path: &[String]) -> Option<SupervisorRef> {
 }
 
 async fn running_child(sup: &SupervisorRef, id: &str) -> Option<ChildRef> {
-    let kids = sup.which_children().await.ok()?;
-    kids.into_iter()
-        .find(|k| &*k.id == id)
-        .and_then(|k| k.child_ref().cloned())
-}
-
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-/// `Some(clean?)` for the subtree of `sup`; `None` if `sup` did not answer.
-fn clean(sup: &SupervisorRef) -> Boxed<'_, Option<bool>> {
-    Box::pin(async move {
-        let kids: Vec<ChildInfo> = sup.which_children().await.ok()?;
-        for kid in &kids {
-            match &kid.state {
-                ChildState::Stopped => {}
-                ChildState::Restarting => return Some(false),
-                ChildState::Running(r) if !r.is_alive() => return Some(false),
-                ChildState::Running(r) => {
-                    if let Some(nested) = r.supervisor() {
-                        if clean(nested).await != Some(true) {
-                            return Some(false);
-                        }
-                    }
-                }
-            }
-        }
-        Some(true)
-    })
-}
-
-/// The running ids under `sup`, depth-first in spec order (a nested
-/// supervisor before its children).
-fn running_ids<'a>(sup: &'a SupervisorRef, nodes: &'a [Node], out: &'a mut Vec<String>) -> Boxed<'a, ()> {
-    Box::pin(async move {
-        let kids = sup.which_children().await.unwrap_or_default();
-        for node in nodes {
-            let Some(r) = kids.iter().find(|k| &*k.id == node.id()).and_then(ChildInfo::child_ref) else {
-                continue;
-            };
-            out.push(node.id().to_string());
-            if let (Node::Supervisor(s), Some(nested)) = (node, r.supervisor()) {
-                running_ids(nested, &s.children, out).await;
-            }
-        }
-    })
+    sup.child(id).await.ok()?.child_ref().cloned()
 }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use atlas_supervisor::{Child, ChildContext, ChildSpec, KillHandle, RestartType, StartError};
 use tokio::sync::oneshot;
 
+pub use flight::LOCK_WAIT_MARGIN;
 pub(crate) use invalidate::invalidate;
 pub(crate) use request::{Request, Resolved};
 
@@ -65,6 +66,19 @@ impl PartialEq for AppServerRef {
 }
 
 impl Eq for AppServerRef {}
+
+/// A handle to a server that has stopped but whose registry entry is still
+/// there (as between a kill and the task's drop), for tests.
+#[cfg(test)]
+pub(crate) fn stopped_ref(app: AppName) -> AppServerRef {
+    let mailbox = Arc::new(Mailbox::default());
+    mailbox.close();
+    AppServerRef {
+        app,
+        mailbox,
+        kill: KillHandle::new(),
+    }
+}
 
 /// The request was not answered: the server stopped first.
 pub(crate) struct Down;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
+use super::failure_note::FailureNote;
 use crate::{AppName, InvalidationFeed, Scope, Token};
 
 /// Which record: the minted token of a [`Scope`], or an app's manual token.
@@ -217,6 +218,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Locks `scope` for one "look again → acquire → write" across every
     /// user of this store. The default is [`ScopeLease::local`]: the
     /// process's single flight is all the coordination there is.
+    ///
+    /// It may wait as long as another user holds the lock: the caller
+    /// bounds the wait (the CLI timeout plus
+    /// [`LOCK_WAIT_MARGIN`](crate::LOCK_WAIT_MARGIN), then it acquires
+    /// without the lock, with a warning) by dropping the future, which must
+    /// then stop waiting and never take the lock later. A lock whose holder
+    /// died must be freed by the store (a `flock` is freed with its file
+    /// descriptor, a Redis lease lapses).
     async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
         let _ = scope;
         Ok(ScopeLease::local())
@@ -235,6 +244,31 @@ pub trait Storage: Send + Sync + 'static {
     /// default, `None`: there is no broadcast.
     fn subscribe_invalidations(&self) -> Option<InvalidationFeed> {
         None
+    }
+    /// Keeps `note`, the failure of the CLI run the holder of `scope`'s
+    /// lease just had, for the next holder (another process, another
+    /// machine); `None` removes the note (the CLI has succeeded since).
+    ///
+    /// Called by the lease holder before it releases the lease, so a waiter
+    /// that takes the lease next finds the note and answers it instead of
+    /// running the CLI again (`app_server/flight.rs`: a note written while
+    /// the waiter waited is its answer as it is, an older one within the
+    /// failure window a [`CliFinding::RecentlyFailed`](crate::CliFinding::RecentlyFailed)).
+    /// A store may forget a note after a while (an hour is plenty: readers
+    /// ignore older ones) and should keep it beside the scope's lease;
+    /// [`FailureNote::encode`] is its text form. The default keeps nothing
+    /// (stores that only one process uses: its own failure window covers
+    /// it).
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        let _ = (scope, note);
+        Ok(())
+    }
+    /// The note [`note_failure`](Self::note_failure) left for `scope`, if
+    /// the store keeps one; an unreadable note is `Ok(None)`. The default
+    /// keeps none.
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        let _ = scope;
+        Ok(None)
     }
 }
 
@@ -260,6 +294,12 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn subscribe_invalidations(&self) -> Option<InvalidationFeed> {
         (**self).subscribe_invalidations()
+    }
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        (**self).note_failure(scope, note).await
+    }
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        (**self).failure_note(scope).await
     }
 }
 

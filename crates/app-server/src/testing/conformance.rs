@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::{AppName, OrgName, RecordSource, Scope, Storage, StorageKey, Token, TokenRecord};
+use crate::{AppName, CliFinding, FailureNote, OrgName, RecordSource, Scope, Storage, StorageKey, Token, TokenRecord};
 
 fn app(name: &str) -> AppName {
     AppName::new(name).expect("valid test app name")
@@ -202,6 +202,33 @@ checks! {
         let again = s.lock_scope(&scope).await.expect("lock again after release");
         drop(again);
     }
+    failure_notes_read_back_when_kept: |s| {
+        // A store keeps failure notes (then exactly, per scope, until
+        // replaced or cleared) or keeps none at all (the default).
+        let (a, b) = (org("noted"), Scope::App(app("noted")));
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let note = |code| FailureNote {
+            at,
+            finding: CliFinding::Exited {
+                code,
+                stderr: "Error: not logged in".into(),
+            },
+        };
+        assert_eq!(s.failure_note(&a).await.expect("read"), None, "no note before one is left");
+        s.note_failure(&a, Some(&note(1))).await.expect("note");
+        let Some(got) = s.failure_note(&a).await.expect("read") else {
+            s.note_failure(&a, None).await.expect("clear");
+            assert_eq!(s.failure_note(&b).await.expect("read"), None, "a store without notes has none");
+            return;
+        };
+        assert_eq!(got, note(1));
+        assert_eq!(s.failure_note(&b).await.expect("read"), None, "an org and an app of one name are apart");
+        s.note_failure(&a, Some(&note(2))).await.expect("replace");
+        assert_eq!(s.failure_note(&a).await.expect("read"), Some(note(2)));
+        s.note_failure(&a, None).await.expect("clear");
+        assert_eq!(s.failure_note(&a).await.expect("read"), None);
+        s.note_failure(&a, None).await.expect("clearing no note is fine");
+    }
 }
 
 /// One `#[tokio::test]` per conformance check, in a module named `$name`,
@@ -216,7 +243,8 @@ macro_rules! storage_conformance_tests {
                 absent_is_none put_then_get put_overwrites delete_removes delete_absent_is_ok
                 delete_if_compares_the_token an_org_and_an_app_of_one_name_never_collide
                 minted_and_manual_are_independent scopes_are_independent source_and_scope_round_trip
-                expiry_round_trips an_expired_minted_record_reads_back_or_is_gone token_bytes_round_trip longest_names many_scopes lock_scope_is_granted);
+                expiry_round_trips an_expired_minted_record_reads_back_or_is_gone token_bytes_round_trip
+                longest_names many_scopes lock_scope_is_granted failure_notes_read_back_when_kept);
         }
     };
     (@each $make:expr; $($check:ident)*) => {

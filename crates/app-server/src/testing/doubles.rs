@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::{CmdFn, CmdOutput, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
+use crate::{CmdFn, CmdOutput, FailureNote, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord};
 
 /// One scripted reply of [`FakeCli`].
 #[derive(Clone, Debug)]
@@ -229,6 +229,12 @@ impl<S: Storage> Storage for FlakyStorage<S> {
     }
     fn subscribe_invalidations(&self) -> Option<crate::InvalidationFeed> {
         self.inner.subscribe_invalidations()
+    }
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        self.inner.note_failure(scope, note).await
+    }
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        self.inner.failure_note(scope).await
     }
 }
 

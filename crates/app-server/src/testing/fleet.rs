@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use crate::{
-    Invalidation, InvalidationFeed, MemoryStorage, Scope, ScopeLease, Storage, StorageError, StorageKey, Token,
-    TokenRecord,
+    FailureNote, Invalidation, InvalidationFeed, MemoryStorage, Scope, ScopeLease, Storage, StorageError, StorageKey,
+    Token, TokenRecord,
 };
 
 /// Messages on the bus: who sent it, and what.
@@ -23,13 +23,15 @@ type Message = (u64, Invalidation);
 struct Shared {
     records: MemoryStorage,
     locks: Mutex<HashMap<Scope, Arc<tokio::sync::Mutex<()>>>>,
+    notes: Mutex<HashMap<Scope, FailureNote>>,
     bus: broadcast::Sender<Message>,
     next_id: AtomicU64,
 }
 
 /// A store several stacks of one test share, standing for a Redis that
 /// several machines use: records, a per-scope lock held across the
-/// acquisition ([`Storage::lock_scope`]), and a broadcast of invalidations
+/// acquisition ([`Storage::lock_scope`]), the failure notes of the lock's
+/// holders ([`Storage::note_failure`]), and a broadcast of invalidations
 /// (a member does not hear its own). Each stack gets a
 /// [`member`](Self::member), which can be cut off from the store
 /// ([`FleetMember::set_unavailable`]) to stand for an outage.
@@ -61,6 +63,7 @@ impl MemoryFleet {
             shared: Arc::new(Shared {
                 records: MemoryStorage::new(),
                 locks: Mutex::new(HashMap::new()),
+                notes: Mutex::new(HashMap::new()),
                 bus,
                 next_id: AtomicU64::new(1),
             }),
@@ -147,6 +150,19 @@ impl Storage for FleetMember {
         self.check()?;
         let lock = self.shared.locks.lock().entry(scope.clone()).or_default().clone();
         Ok(ScopeLease::new(lock.lock_owned().await))
+    }
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        self.check()?;
+        let mut notes = self.shared.notes.lock();
+        match note {
+            Some(note) => notes.insert(scope.clone(), note.clone()),
+            None => notes.remove(scope),
+        };
+        Ok(())
+    }
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        self.check()?;
+        Ok(self.shared.notes.lock().get(scope).cloned())
     }
     async fn publish_invalidation(&self, scope: &Scope) -> Result<(), StorageError> {
         self.check()?;

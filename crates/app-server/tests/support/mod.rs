@@ -115,20 +115,12 @@ impl Fixture {
     /// tree has started a new incarnation of it.
     pub async fn kill_child(&self, id: &str) {
         let root = self.tokens.supervisor();
-        let before = root
-            .which_children()
-            .await
-            .expect("root runs")
-            .into_iter()
-            .find(|c| &*c.id == id)
-            .and_then(|c| c.child_ref().cloned())
-            .expect("child runs");
+        let before = root.child(id).await.expect("root runs and has the child");
+        let before = before.child_ref().cloned().expect("child runs");
         before.kill();
         eventually(|| async {
-            let now = root.which_children().await.expect("root runs");
-            let c = now.iter().find(|c| &*c.id == id)?;
-            let r = c.child_ref()?;
-            (r != &before).then_some(())
+            let now = root.child(id).await.expect("root runs and has the child");
+            (now.child_ref()? != &before).then_some(())
         })
         .await;
         // And every child after it is running again.

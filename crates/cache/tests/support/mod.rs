@@ -26,8 +26,8 @@ where
 
 /// The running owner's handle.
 pub async fn owner_ref(sup: &SupervisorRef) -> ChildRef {
-    let children = sup.which_children().await.expect("supervisor alive");
-    children[0].child_ref().expect("owner running").clone()
+    let owner = sup.child(OWNER).await.expect("supervisor alive");
+    owner.child_ref().cloned().expect("owner running")
 }
 
 /// Yields until `cond` holds; fails the test after 10 s (a hang guard, not a

@@ -5,15 +5,20 @@
 use async_trait::async_trait;
 
 use atlas_app_server::{
-    Invalidation, InvalidationFeed, RecordSource, Scope, ScopeLease, Storage, StorageError, StorageKey, Token,
-    TokenRecord,
+    FailureNote, Invalidation, InvalidationFeed, RecordSource, Scope, ScopeLease, Storage, StorageError, StorageKey,
+    Token, TokenRecord,
 };
+use redis::cmd;
 
 use super::broadcast::BroadcastEvent;
 use super::keys::RecordKey;
 use super::lease::LeaseWait;
 use super::record::RedisRecord;
 use super::store::{CompareDelete, RedisStore};
+
+/// How long Redis keeps a failure note: readers ignore notes older than
+/// the failure window, which is seconds.
+const NOTE_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `Minted(scope)` is the scope's record (`{prefix}scope:org:acme`),
 /// `Manual(app)` the app's manual one.
@@ -61,6 +66,9 @@ fn from_redis(key: &StorageKey, record: RedisRecord) -> Result<TokenRecord, Stri
 ///   holder has written the scope's record, a local lease (the flight then
 ///   finds that record). While Redis is down the error makes the flight
 ///   acquire on its own, with a warning;
+/// - a failed CLI run's [`FailureNote`] is kept for the next holder of the
+///   lease under `{prefix}failure:{scope}` for an hour (readers ignore
+///   older ones anyway);
 /// - invalidations go out on the channel and come back through a
 ///   [`Subscription`](super::Subscription), whose `Resynced` after an
 ///   outage becomes [`Invalidation::Resynced`].
@@ -109,6 +117,49 @@ impl Storage for RedisStore {
                 ScopeLease::local()
             }
         })
+    }
+
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        let key = self.inner.keys.failure(&scope.to_string());
+        match note {
+            Some(note) => {
+                let text = note.encode();
+                let ttl_ms = u64::try_from(NOTE_TTL.as_millis()).unwrap_or(u64::MAX);
+                self.inner
+                    .conn
+                    .run("SET a failure note", |mut c| async move {
+                        cmd("SET")
+                            .arg(key)
+                            .arg(text)
+                            .arg("PX")
+                            .arg(ttl_ms)
+                            .query_async::<()>(&mut c)
+                            .await
+                    })
+                    .await
+            }
+            None => self
+                .inner
+                .conn
+                .run("DEL a failure note", |mut c| async move {
+                    cmd("DEL").arg(key).query_async::<i64>(&mut c).await
+                })
+                .await
+                .map(drop),
+        }
+    }
+
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        let key = self.inner.keys.failure(&scope.to_string());
+        let text: Option<String> = self
+            .inner
+            .conn
+            .run("GET a failure note", |mut c| async move {
+                cmd("GET").arg(key).query_async(&mut c).await
+            })
+            .await?;
+        // An unreadable note is no note.
+        Ok(text.as_deref().and_then(FailureNote::decode))
     }
 
     async fn publish_invalidation(&self, scope: &Scope) -> Result<(), StorageError> {

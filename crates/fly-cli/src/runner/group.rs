@@ -13,23 +13,33 @@
 //! - the program is killed outright (`SIGKILL`): the CLI itself gets
 //!   `SIGKILL` from the kernel (`PR_SET_PDEATHSIG`, Linux), and the guard,
 //!   a tiny `/bin/sh` that waits on a pipe only this process holds, sees
-//!   the pipe close and kills the group (what the CLI forked).
+//!   the pipe close and kills the group (what the CLI forked). The guard
+//!   is started before the CLI, and the CLI tells it its group before it
+//!   runs anything (between fork and exec), so no instant of the CLI's life
+//!   is unguarded: a guard started after the CLI missed a `SIGKILL` that
+//!   came in between, and the CLI's children ran on.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, Command};
 
-/// The guard: on end of input, kill the group named by `$1`, unless the
-/// run said `done` first. Deaf to the terminal's signals, in a group of its
-/// own, so that what stops this process cannot stop its guard too.
+/// The guard: reads the group's id (the CLI writes it before it runs; end
+/// of input first means no CLI ever ran), then on end of input kills that
+/// group, unless the run said `done` first. Deaf to the terminal's signals,
+/// in a group of its own, so that what stops this process cannot stop its
+/// guard too. An id that is not a plain number above 1 is never used (`kill
+/// -KILL -1` would kill every process it may).
 const GUARD_SCRIPT: &str = "trap '' HUP INT QUIT TERM PIPE\n\
+                            read -r group || exit 0\n\
+                            case $group in ''|*[!0-9]*|0|1) exit 0;; esac\n\
                             read -r word\n\
-                            [ \"$word\" = done ] || kill -KILL -\"$1\" 2>/dev/null\n";
+                            [ \"$word\" = done ] || kill -KILL -\"$group\" 2>/dev/null\n";
 
 /// The groups of the CLIs running now, and whether new ones may start.
 struct Live {
@@ -61,7 +71,9 @@ pub fn stop_all_clis() {
 
 /// Spawns `cmd` and registers its group, unless [`stop_all_clis`] was
 /// called. The lock is held across the spawn so that no CLI can start
-/// unseen by a concurrent [`stop_all_clis`].
+/// unseen by a concurrent [`stop_all_clis`]. The guard is started first,
+/// and `cmd` is given a hook that tells it the group (see the module's
+/// notes).
 pub(super) fn start(cmd: &mut Command) -> io::Result<Running> {
     let mut live = live();
     if live.stopping {
@@ -70,7 +82,24 @@ pub(super) fn start(cmd: &mut Command) -> io::Result<Running> {
             "the program is stopping: no fly CLI is started",
         ));
     }
-    let child = cmd.spawn()?;
+    let guard = Guard::spawn()
+        .and_then(|guard| {
+            announce_group(cmd, guard.pipe_for_the_cli()?);
+            Ok(guard)
+        })
+        .map_err(|e| tracing::debug!(error = %e, "no guard for the fly CLI's group; it relies on the death signal"))
+        .ok();
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            // The hook may have announced a group that is gone: a guard
+            // must never kill a group id that could be reused.
+            if let Some(guard) = guard {
+                guard.stand_down();
+            }
+            return Err(e);
+        }
+    };
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
@@ -78,14 +107,59 @@ pub(super) fn start(cmd: &mut Command) -> io::Result<Running> {
         .ok_or_else(|| io::Error::other("the fly CLI has no process id"))?;
     live.groups.push(pgid);
     drop(live);
-    let guard = Guard::spawn(pgid)
-        .map_err(|e| tracing::debug!(error = %e, "no guard for the fly CLI's group; it relies on the death signal"))
-        .ok();
     Ok(Running {
         pgid: Some(pgid),
         child: Some(child),
         guard,
     })
+}
+
+/// Has the CLI, in the forked child once it leads its own group (the
+/// detach hook runs first) and before exec, write its pid, its group's id,
+/// to the guard's `pipe`: then the guard knows the group before the CLI
+/// runs a single instruction of its own. The child's copy of `pipe` closes
+/// at exec (close-on-exec); this process's, when `cmd` is dropped after the
+/// spawn.
+fn announce_group(cmd: &mut Command, pipe: OwnedFd) {
+    let hook = move || -> io::Result<()> {
+        let mut line = [0u8; 12];
+        let len = pid_line(nix::unistd::getpid().as_raw(), &mut line);
+        // A guard that is gone cannot be told: the CLI runs all the same,
+        // tied to this process by the death signal.
+        let _ = nix::unistd::write(&pipe, &line[..len]);
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child, before exec, where only
+    // async-signal-safe calls are allowed. It makes two plain system calls
+    // (getpid, write) through nix's thin wrappers on an integer formatted
+    // into a stack buffer: no allocation, no lock, no shared state (`pipe`
+    // is a file descriptor the child inherited).
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Writes `pid` in decimal and a newline into `line`; returns the length.
+/// Allocation-free, for the pre-exec hook. A pid is positive and at most
+/// ten digits long.
+fn pid_line(pid: i32, line: &mut [u8; 12]) -> usize {
+    let mut digits = [0u8; 10];
+    let mut n = pid.unsigned_abs();
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (n % 10) as u8;
+        count += 1;
+        n /= 10;
+        if n == 0 || count == digits.len() {
+            break;
+        }
+    }
+    for (to, from) in line.iter_mut().zip(digits[..count].iter().rev()) {
+        *to = *from;
+    }
+    line[count] = b'\n';
+    count + 1
 }
 
 /// A running CLI. Dropped before [`finish`](Self::finish), it kills the
@@ -133,7 +207,7 @@ impl Running {
             unregister(pgid);
         }
         if let Some(guard) = self.guard.take() {
-            guard.stand_down().await;
+            guard.stand_down();
         }
     }
 }
@@ -145,15 +219,16 @@ impl Drop for Running {
         };
         kill_group(pgid);
         unregister(pgid);
+        // The group is killed: the guard stands down before the child is
+        // reaped, after which its id could be reused.
+        if let Some(guard) = self.guard.take() {
+            guard.stand_down();
+        }
         let child = self.child.take();
-        let guard = self.guard.take();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 if let Some(mut child) = child {
                     let _ = child.wait().await;
-                }
-                if let Some(guard) = guard {
-                    guard.stand_down().await;
                 }
             });
         }
@@ -169,39 +244,70 @@ fn kill_group(pgid: Pid) {
     let _ = killpg(pgid, Signal::SIGKILL);
 }
 
-/// The guard process of one group, and the pipe it waits on.
+/// The guard process of one group, and the pipe it waits on (blocking: a
+/// few bytes into an empty pipe never wait).
 struct Guard {
     child: Child,
-    stdin: Option<ChildStdin>,
+    pipe: Option<File>,
 }
 
 impl Guard {
-    fn spawn(pgid: Pid) -> io::Result<Guard> {
+    fn spawn() -> io::Result<Guard> {
         let mut child = Command::new("/bin/sh")
             .args(["-c", GUARD_SCRIPT, "atlas-fly-cli-guard"])
-            .arg(pgid.as_raw().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()?;
-        let stdin = child.stdin.take();
-        Ok(Guard { child, stdin })
+        let pipe = match child.stdin.take() {
+            Some(stdin) => Some(File::from(stdin.into_owned_fd()?)),
+            None => None,
+        };
+        Ok(Guard { child, pipe })
+    }
+
+    /// A copy of the pipe's writing end for the CLI's hook (close-on-exec,
+    /// as every descriptor Rust opens).
+    fn pipe_for_the_cli(&self) -> io::Result<OwnedFd> {
+        match &self.pipe {
+            Some(pipe) => Ok(OwnedFd::from(pipe.try_clone()?)),
+            None => Err(io::Error::other("the guard has no pipe")),
+        }
     }
 
     /// Tells the guard the group is dealt with, then reaps it in the
     /// background (it exits at once; a run does not wait for that). Were
     /// this process to die before the word is written, the guard would kill
     /// the group instead, which is dead already.
-    async fn stand_down(mut self) {
-        if let Some(mut stdin) = self.stdin.take() {
-            let _ = stdin.write_all(b"done\n").await;
+    fn stand_down(mut self) {
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = pipe.write_all(b"done\n");
         }
         let mut child = self.child;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let _ = child.wait().await;
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pid_line;
+
+    #[test]
+    fn pid_lines() {
+        for (pid, text) in [
+            (1, "1\n"),
+            (42, "42\n"),
+            (4_194_304, "4194304\n"),
+            (i32::MAX, "2147483647\n"),
+        ] {
+            let mut line = [0u8; 12];
+            let len = pid_line(pid, &mut line);
+            assert_eq!(std::str::from_utf8(&line[..len]), Ok(text));
         }
     }
 }

@@ -2,6 +2,7 @@
 //! record.
 
 mod dir;
+mod lock;
 mod record;
 mod sweep;
 
@@ -12,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use atlas_app_server::{AppName, OrgName, Scope, Storage, StorageError, StorageKey, Token, TokenRecord};
+use atlas_app_server::{
+    AppName, FailureNote, OrgName, Scope, ScopeLease, Storage, StorageError, StorageKey, Token, TokenRecord,
+};
 use parking_lot::Mutex;
 
 pub use dir::{default_store_dir, STORE_DIR_ENV};
@@ -38,7 +41,7 @@ pub(crate) fn key_of(sub: &str, stem: &str) -> Option<StorageKey> {
 
 /// Writers of one key in this process take the same stripe, so that a
 /// compare-and-delete never removes a record put between its read and its
-/// unlink. (Across processes, issue 10's lock file does that job.)
+/// unlink. (Across processes, the last writer wins.)
 const STRIPES: usize = 64;
 
 /// A [`Storage`] that keeps one JSON file per record:
@@ -48,6 +51,9 @@ const STRIPES: usize = 64;
 ///   org/<org>.json       0600   {"version":2,"kind":"minted","scope":"org:acme","source":"cli","token":…,"expires_at":…}
 ///   app/<app>.json       0600   a deploy token minted for the app (scope app:<app>)
 ///   manual/<app>.json    0600   {"version":2,"kind":"manual","scope":"app:<app>","source":"manual",…,"expires_at":null}
+///   org/<org>.lock       0600   empty: the scope's lock (`flock`), beside its record
+///   org/<org>.failure    0600   the scope's last CLI failure, when it failed (no token)
+///   app/<app>.lock, app/<app>.failure   the same for a deploy token's scope
 /// ```
 ///
 /// - **Earlier format**: `cached/<app>.json` records (version 1, no source,
@@ -59,7 +65,21 @@ const STRIPES: usize = 64;
 ///   is fsynced; a crash at any instant (even `SIGKILL`) leaves the old
 ///   record or the new one, never a torn one.
 /// - **Shared**: several processes may use one directory at once; each
-///   write is atomic and the last one wins.
+///   write is atomic and the last one wins. They mint a scope's token once
+///   between them: [`lock_scope`](Storage::lock_scope) takes an advisory
+///   `flock` on the scope's lock file around "look in the store again →
+///   acquire → write", so N processes cold on one scope run the CLI once
+///   and all get the same token; a holder that dies (even by `SIGKILL`)
+///   frees the lock with its file descriptors. The wait polls on a blocking
+///   thread (never a tokio worker) and ends when the waiting future is
+///   dropped (the stack bounds it by the CLI timeout plus
+///   [`LOCK_WAIT_MARGIN`](atlas_app_server::LOCK_WAIT_MARGIN), and a signal
+///   drops it). A holder whose CLI failed leaves a failure note
+///   ([`note_failure`](Storage::note_failure): the sanitised finding and
+///   when) before it releases the lock, so the waiters answer that failure
+///   instead of each running the CLI again. Lock files and notes are
+///   neither records nor damage: listings skip them and the sweep leaves
+///   them; a read-only store creates none (its `lock_scope` is local).
 /// - **Damage stays local**: an unreadable minted record is renamed to
 ///   `<app>.json.corrupt-<unix seconds>` (kept for inspection for
 ///   [`DAMAGED_RECORD_RETENTION`], listed by [`moved_aside`](Self::moved_aside))
@@ -89,8 +109,7 @@ const STRIPES: usize = 64;
 /// - File names are the [`AppName`] or [`OrgName`], both validated to be
 ///   safe as one.
 /// - [`delete_if`](Storage::delete_if) compares and deletes under an
-///   in-process lock of the record; across processes, the last writer wins
-///   (issue 10 adds a lock file per scope).
+///   in-process lock of the record; across processes, the last writer wins.
 /// - Blocking file work runs on tokio's blocking pool.
 ///
 /// ```
@@ -338,6 +357,27 @@ impl FileStorage {
         self.inner.dir.join(sub).join(format!("{name}.json"))
     }
 
+    /// The file beside `scope`'s minted record named `<name><suffix>`.
+    fn beside(&self, scope: &Scope, suffix: &str) -> PathBuf {
+        let (sub, name) = match scope {
+            Scope::Org(org) => ("org", org.as_str()),
+            Scope::App(app) => ("app", app.as_str()),
+        };
+        self.inner.dir.join(sub).join(format!("{name}{suffix}"))
+    }
+
+    /// The lock file of `scope` (`org/<org>.lock`, `app/<app>.lock`),
+    /// created by the first [`lock_scope`](Storage::lock_scope).
+    pub fn lock_path(&self, scope: &Scope) -> PathBuf {
+        self.beside(scope, lock::LOCK_SUFFIX)
+    }
+
+    /// The failure note of `scope` (`org/<org>.failure`, …), present while
+    /// its last CLI run failed.
+    pub fn failure_note_path(&self, scope: &Scope) -> PathBuf {
+        self.beside(scope, lock::NOTE_SUFFIX)
+    }
+
     /// Every record file present, as its key, sorted; for listings such as
     /// `fly-tokens status`. Damaged or foreign files are not checked here;
     /// a store that does not exist (read-only) has none.
@@ -540,5 +580,37 @@ impl Storage for FileStorage {
             }
         })
         .await
+    }
+
+    async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
+        if self.inner.mode == OpenMode::ReadOnly {
+            // A listing mints nothing, and creates no lock file.
+            return Ok(ScopeLease::local());
+        }
+        let path = self.lock_path(scope);
+        // Dropped with this future (a bounded wait, a signal): the waiting
+        // thread then stops within a poll, holding nothing.
+        let cancel = lock::Cancel::default();
+        let flag = cancel.flag();
+        let held = blocking(move || lock::acquire(&path, &flag).map_err(StorageError::from)).await?;
+        drop(cancel);
+        match held {
+            Some(held) => Ok(ScopeLease::new(held)),
+            None => Err(StorageError::Unavailable(
+                "the wait for the scope's lock was called off".into(),
+            )),
+        }
+    }
+
+    async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
+        self.check_writable()?;
+        let path = self.failure_note_path(scope);
+        let note = note.cloned();
+        blocking(move || lock::write_note(&path, note.as_ref()).map_err(|e| io_error(&path, e))).await
+    }
+
+    async fn failure_note(&self, scope: &Scope) -> Result<Option<FailureNote>, StorageError> {
+        let path = self.failure_note_path(scope);
+        blocking(move || lock::read_note(&path).map_err(StorageError::from)).await
     }
 }

@@ -259,7 +259,7 @@ fn still_same(path: &Path, id: (u64, u64)) -> io::Result<bool> {
 }
 
 /// Why a file with this metadata cannot be a record, if it cannot.
-fn not_a_record(meta: &fs::Metadata) -> Option<String> {
+pub(crate) fn not_a_record(meta: &fs::Metadata) -> Option<String> {
     let kind = meta.file_type();
     if kind.is_symlink() {
         return Some("a symbolic link, not a regular file".into());

@@ -10,6 +10,8 @@ mod child_task;
 mod control;
 mod mailbox;
 mod restart;
+#[cfg(feature = "testing")]
+mod settle;
 mod slots;
 mod start;
 mod stop;
@@ -194,6 +196,13 @@ impl Core {
             Msg::Which(tx) => {
                 let _ = tx.send(self.slots.iter().map(|(pos, s)| s.info(pos)).collect());
             }
+            Msg::Child(id, tx) => {
+                let _ = tx.send(
+                    self.slots
+                        .find(&id)
+                        .and_then(|pos| Some(self.slots.get(pos)?.info(pos))),
+                );
+            }
             Msg::Count(tx) => {
                 let _ = tx.send(self.counts());
             }
@@ -247,6 +256,8 @@ impl Core {
                 let r = self.start_child(spec).await;
                 let _ = tx.send(r);
             }
+            #[cfg(feature = "testing")]
+            Msg::Settle(settle) => self.settle(settle),
             Msg::Stop(reason) => {
                 self.terminate_all().await;
                 return Flow::Exit(reason);

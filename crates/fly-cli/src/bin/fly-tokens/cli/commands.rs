@@ -11,7 +11,7 @@ use atlas_fly_cli::{check_token_text, looks_like_fly_token, ConfigOptions};
 use super::explain::{self, Context};
 use super::fingerprint::fingerprint;
 use super::mask::mask_secrets;
-use super::output::write_stdout;
+use super::output::{tell, write_stdout};
 use super::signals::{self, Signals};
 use super::{Command, EXIT_FAILURE, EXIT_NO_TOKEN, EXIT_OK, EXIT_USAGE};
 
@@ -28,28 +28,14 @@ const MANUAL_TOKEN_LIMIT: u64 = 64 * 1024;
 pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signals) -> u8 {
     // Bad usage is refused before anything is opened or asked for.
     if let Err(msg) = check_usage(options, &command) {
-        eprintln!("fly-tokens: {}", mask_secrets(&msg));
+        tell!("fly-tokens: {}", mask_secrets(&msg));
         return EXIT_USAGE;
     }
-    // Read a manual token before anything starts: a prompt should not race
-    // with the stack's own start-up.
-    let manual = match &command {
-        Command::SetManual { app, .. } => {
-            let app = app.clone();
-            match signals.blocking(move || read_manual_token(&app)).await {
-                Ok(Ok(token)) => Some(token),
-                Ok(Err(msg)) => {
-                    eprintln!("fly-tokens: {msg}");
-                    return EXIT_USAGE;
-                }
-                Err(caught) => return signals::finish(caught, None).await,
-            }
-        }
-        _ => None,
-    };
-    // A manual token cannot be re-acquired: it never goes to the temporary
+    // The store is opened (and judged) before a manual token is asked for:
+    // a store that cannot be used is exit 3 before any secret is typed. A
+    // manual token cannot be re-acquired: it never goes to the temporary
     // fallback.
-    let opened = if manual.is_some() {
+    let opened = if matches!(command, Command::SetManual { .. }) {
         options.open_store_without_fallback()
     } else {
         options.open_store()
@@ -57,16 +43,32 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
     let store = match opened {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             return EXIT_FAILURE;
         }
+    };
+    // Read a manual token before the stack starts: a prompt should not race
+    // with the stack's own start-up.
+    let manual = match &command {
+        Command::SetManual { app, .. } => {
+            let app = app.clone();
+            match signals.blocking(move || read_manual_token(&app)).await {
+                Ok(Ok(token)) => Some(token),
+                Ok(Err(msg)) => {
+                    tell!("fly-tokens: {msg}");
+                    return EXIT_USAGE;
+                }
+                Err(caught) => return signals::finish(caught, None).await,
+            }
+        }
+        _ => None,
     };
     let config = options.build_with(store.clone());
     let org = config.get_settings().org.as_ref().map(|o| o.as_str().to_owned());
     let tokens = match Tokens::start(config).await {
         Ok(tokens) => tokens,
         Err(e) => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -102,7 +104,7 @@ async fn execute(
             format!("invalidated the cached token of {app}")
         }),
         Command::ClearManual { app } => done(tokens.clear_manual(&app).await, cx, options, || {
-            format!("removed the manual token of {app}")
+            format!("{app} has no manual token now")
         }),
         Command::SetManual { app, .. } => match manual {
             Some(token) => {
@@ -156,7 +158,7 @@ fn done(
 ) -> u8 {
     match result {
         Ok(()) => {
-            eprintln!("fly-tokens: {}", what());
+            tell!("fly-tokens: {}", what());
             EXIT_OK
         }
         Err(e) => failure(&e, cx, options),
@@ -175,23 +177,23 @@ fn failure(e: &TokenError, cx: &Context<'_>, options: &ConfigOptions) -> u8 {
                 user_source: source.as_deref(),
                 ..*cx
             };
-            eprintln!("{}", explain::no_token(report, &cx));
+            tell!("{}", explain::no_token(report, &cx));
             EXIT_NO_TOKEN
         }
         TokenError::PersistFailed(StorageError::Unavailable(_)) => {
-            eprintln!("fly-tokens: {e}");
-            eprintln!(
+            tell!("fly-tokens: {e}");
+            tell!(
                 "fly-tokens: the manual token was NOT stored (it is never kept in memory only): run the command \
                  again once the store is reachable"
             );
             EXIT_FAILURE
         }
         TokenError::InvalidAppName(_) | TokenError::EmptyToken | TokenError::InvalidToken(_) => {
-            eprintln!("fly-tokens: {}", mask_secrets(&e.to_string()));
+            tell!("fly-tokens: {}", mask_secrets(&e.to_string()));
             EXIT_USAGE
         }
         _ => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             EXIT_FAILURE
         }
     }
@@ -229,7 +231,7 @@ fn read_manual_token(app: &str) -> Result<Token, String> {
         }
     }
     if !looks_like_fly_token(trimmed) {
-        eprintln!("fly-tokens: warning: this does not look like a Fly token (FlyV1 fm2_…); storing it anyway");
+        tell!("fly-tokens: warning: this does not look like a Fly token (FlyV1 fm2_…); storing it anyway");
     }
     Ok(Token::new(trimmed))
 }

@@ -18,7 +18,7 @@ use atlas_fly_cli::FileStorage;
 use tokio::task::JoinSet;
 
 use super::fingerprint::fingerprint;
-use super::output::say;
+use super::output::{say, tell};
 use super::{EXIT_FAILURE, EXIT_OK};
 use sim::SimCli;
 
@@ -54,7 +54,7 @@ pub async fn run() -> u8 {
     match demo(dir).await {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("fly-tokens demo: {e}");
+            tell!("fly-tokens demo: {e}");
             EXIT_FAILURE
         }
     }

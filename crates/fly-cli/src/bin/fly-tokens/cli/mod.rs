@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use atlas_fly_cli::ConfigOptions;
 use clap::{Parser, Subcommand};
+use output::tell;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -21,8 +22,8 @@ pub const EXIT_OK: u8 = 0;
 /// what each found).
 pub const EXIT_NO_TOKEN: u8 = 1;
 /// Bad usage: an unknown flag, an invalid app name or org, a duration that
-/// cannot work, a manual token that is empty or not one line, a token on
-/// the command line.
+/// cannot work, a manual token that is empty, not one line, too large or
+/// unreadable, a token on the command line.
 pub const EXIT_USAGE: u8 = 2;
 /// Anything else: the store cannot be used (a Redis that cannot be reached,
 /// for the commands that need it: `set-manual`, `clear-manual`,
@@ -162,7 +163,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("fly-tokens: cannot start the async runtime: {e}");
+            tell!("fly-tokens: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -178,7 +179,7 @@ async fn run(cli: Cli) -> u8 {
     let mut signals = match signals::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
-            eprintln!("fly-tokens: cannot listen for signals: {e}");
+            tell!("fly-tokens: cannot listen for signals: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -188,7 +189,7 @@ async fn run(cli: Cli) -> u8 {
             // A store setting that names no store is bad usage, as for the
             // other commands.
             if let Err(e) = options.resolved_store() {
-                eprintln!("fly-tokens: {}", mask::mask_secrets(&e.to_string()));
+                tell!("fly-tokens: {}", mask::mask_secrets(&e.to_string()));
                 return EXIT_USAGE;
             }
             signals.run(status::run(&options, json)).await
@@ -206,7 +207,7 @@ fn parse_error(e: &clap::Error) -> u8 {
         let _ = e.print();
         return EXIT_OK;
     }
-    eprint!("{}", mask::mask_secrets(&e.render().to_string()));
+    output::to_stderr(&mask::mask_secrets(&e.render().to_string()));
     EXIT_USAGE
 }
 

@@ -1,8 +1,19 @@
-//! Writing to stdout, where the reader may go away (`status | head -1`).
+//! Writing to stdout and stderr, where the reader may go away
+//! (`status | head -1`, `get APP 2>&1 | head -1`).
 
 use std::io::{self, Write};
 
 use super::{EXIT_FAILURE, EXIT_OK};
+
+/// Prints one line on stderr. A closed or failing stderr is ignored:
+/// `eprintln!` would panic, and the process would exit 101, a code the
+/// README's table does not have, instead of the command's own.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        $crate::cli::output::to_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use tell;
 
 /// Writes `text` to stdout and flushes it. A closed pipe is no failure (the
 /// reader took what it wanted, as `head` does): exit 0, quietly. Any other
@@ -13,7 +24,7 @@ pub fn write_stdout(text: &str) -> u8 {
         Ok(()) => EXIT_OK,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
-            eprintln!("fly-tokens: cannot write to stdout: {e}");
+            tell!("fly-tokens: cannot write to stdout: {e}");
             EXIT_FAILURE
         }
     }
@@ -35,4 +46,10 @@ pub(crate) use say;
 pub fn line(args: std::fmt::Arguments<'_>) {
     let mut out = io::stdout().lock();
     let _ = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+}
+
+/// Writes `text` to stderr as it is; any error is ignored (see [`tell!`]).
+pub fn to_stderr(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }

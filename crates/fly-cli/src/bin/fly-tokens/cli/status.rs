@@ -9,7 +9,7 @@ use atlas_fly_cli::{human_secs, ConfigOptions, FileStorage, MovedAside, TokenSto
 use serde_json::json;
 
 use super::fingerprint::fingerprint;
-use super::output::write_stdout;
+use super::output::{tell, write_stdout};
 use super::EXIT_FAILURE;
 
 /// One stored record, as shown.
@@ -42,7 +42,7 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
     let store = match options.open_store_read_only() {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("fly-tokens: {e}");
+            tell!("fly-tokens: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -54,7 +54,7 @@ pub async fn run(options: &ConfigOptions, as_json: bool) -> u8 {
     let (header, rows, aside) = match listed {
         Ok(listed) => listed,
         Err(e) => {
-            eprintln!("fly-tokens: cannot list the store: {e}");
+            tell!("fly-tokens: cannot list the store: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -199,19 +199,24 @@ fn to_table(header: &Header, rows: &[Row], aside: &[MovedAside], now: i64) -> St
 }
 
 fn token_table(rows: &[Row], now: i64) -> String {
-    let mut s = String::new();
-    let width = rows.iter().map(|r| r.scope.len()).max().unwrap_or(0).max(5);
-    s.push_str(&format!(
-        "{:<width$}  {:<6}  {:<6}  {:<16}  FINGERPRINT\n",
-        "SCOPE", "KIND", "SOURCE", "EXPIRES IN"
-    ));
-    for r in rows {
-        let (expiry, fp) = match &r.error {
+    let cells: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| match &r.error {
             Some(e) => ("-".to_owned(), format!("unreadable: {e}")),
             None => (expires_in(r.expires_at, now), r.fingerprint.clone().unwrap_or_default()),
-        };
+        })
+        .collect();
+    let width = rows.iter().map(|r| r.scope.len()).max().unwrap_or(0).max(5);
+    // As wide as the longest expiry ("expired 1d 2h ago" is), so that the
+    // fingerprints stay in one column.
+    let expiry_width = cells.iter().map(|(e, _)| e.chars().count()).max().unwrap_or(0).max(16);
+    let mut s = format!(
+        "{:<width$}  {:<6}  {:<6}  {:<expiry_width$}  FINGERPRINT\n",
+        "SCOPE", "KIND", "SOURCE", "EXPIRES IN"
+    );
+    for (r, (expiry, fp)) in rows.iter().zip(cells) {
         s.push_str(&format!(
-            "{:<width$}  {:<6}  {:<6}  {:<16}  {fp}\n",
+            "{:<width$}  {:<6}  {:<6}  {:<expiry_width$}  {fp}\n",
             r.scope,
             r.kind,
             r.source.unwrap_or("-"),
@@ -305,6 +310,19 @@ mod tests {
         assert_eq!(
             to_table(&dir(true), &[], &[], 0),
             "store: /s (temporary fallback)\nno tokens stored\n"
+        );
+    }
+
+    #[test]
+    fn a_long_expiry_keeps_the_fingerprints_in_one_column() {
+        let mut rows = rows();
+        rows[1].expires_at = Some(1_000 - 86_400 - 7_200);
+        assert_eq!(
+            to_table(&dir(false), &rows, &[], 1_000),
+            "store: /s\n\
+             SCOPE      KIND    SOURCE  EXPIRES IN         FINGERPRINT\n\
+             org:acme   minted  cli     23h 59m            1a2b3c4d\n\
+             app:other  manual  manual  expired 1d 2h ago  9f8e7d6c\n"
         );
     }
 
