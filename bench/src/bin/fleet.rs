@@ -6,10 +6,10 @@
 //! persistence); without one on `PATH` (or `ATLAS_REDIS_SERVER`) it says so
 //! and skips every figure.
 //!
-//! The processes are this binary run again as a worker (`--worker`): each
-//! builds the stack `fly-tokens get` builds (`ConfigOptions` on the Redis
-//! store, the real process runner, a fake `fly` script that takes 200 ms),
-//! gets one token, shuts the stack down and exits.
+//! The processes are real `fly-tokens get` runs (built first, as the
+//! `processes` bench does) with `--store redis://…` and a fake `fly` script
+//! that takes 200 ms and counts its runs. (The file store's figure is the
+//! `processes` bench.)
 //!
 //! cargo run --release -p atlas-bench --bin fleet -- [--quick] [--json]
 
@@ -19,29 +19,25 @@ use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use atlas_app_server::{cmd_fn, AppName, CmdOutput, OrgName, Token, TokenKind, Tokens, TokensConfig};
-use atlas_bench::{on_threads, quantile, Opts};
+use atlas_bench::{median, on_threads, percentile, Opts};
 use atlas_cache::{CoarseClock, Expiring, Table};
-use atlas_fly_cli::{ConfigOptions, Env, RedisSettings, RedisStore, RedisUrl};
+use atlas_fly_cli::{RedisSettings, RedisStore, RedisUrl};
 
 /// How long the fake `fly` of the process figures takes.
 const FLY_DELAY: &str = "0.2";
 /// How long the in-process fake CLI takes.
 const CLI_DELAY: Duration = Duration::from_millis(20);
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--worker") {
-        return worker(&args[2..]);
-    }
+fn main() {
     let opts = Opts::from_args();
     let t0 = Instant::now();
     let Some(redis) = Redis::start() else {
@@ -49,7 +45,7 @@ fn main() -> ExitCode {
             "redis-server not found (apt-get install redis-server, or set ATLAS_REDIS_SERVER): the Redis figures \
              are skipped",
         );
-        return ExitCode::SUCCESS;
+        return;
     };
     opts.note(&format!(
         "redis-server {} on 127.0.0.1:{} (no persistence), started by this bench",
@@ -60,7 +56,6 @@ fn main() -> ExitCode {
     fan_out(&opts, &redis);
     warm_get(&opts, &redis);
     opts.note(&format!("whole run: {:.1} s", t0.elapsed().as_secs_f64()));
-    ExitCode::SUCCESS
 }
 
 // ---------------------------------------------------------------------------
@@ -209,55 +204,29 @@ fn fake_cli(delay: Duration, calls: Arc<AtomicUsize>) -> impl atlas_app_server::
 // ---------------------------------------------------------------------------
 // Processes.
 
-/// `--worker URL PREFIX APP FLY`: one `get`, as `fly-tokens get` does it;
-/// prints the token. Exit 0, or 1 without one.
-fn worker(args: &[String]) -> ExitCode {
-    let [url, prefix, app, fly] = args else {
-        eprintln!("usage: fleet --worker URL PREFIX APP FLY");
-        return ExitCode::from(2);
-    };
-    let options = ConfigOptions {
-        store: Some(url.into()),
-        redis_prefix: Some(prefix.clone()),
-        fly_bin: Some(fly.into()),
-        org: Some(org().as_str().to_owned()),
-        no_config_file: true,
-        ..ConfigOptions::new()
+/// Builds `fly-tokens` (as the `processes` bench does) and returns its
+/// path, beside this binary.
+fn fly_tokens() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(&root)
+        .args(["build", "--quiet", "-p", "atlas-fly-cli", "--bin", "fly-tokens"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
     }
-    .env(Env::process());
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        return ExitCode::from(3);
-    };
-    rt.block_on(async {
-        let store = match options.open_store() {
-            Ok(store) => store,
-            Err(e) => {
-                eprintln!("worker: {e}");
-                return ExitCode::from(3);
-            }
-        };
-        let Ok(tokens) = Tokens::start(options.build_with(store.clone())).await else {
-            return ExitCode::from(3);
-        };
-        let got = tokens.get(app).await;
-        tokens.shutdown().await;
-        store.settle(Duration::from_secs(2)).await;
-        match got {
-            Ok(token) => {
-                println!("{}", token.expose());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("worker: {e}");
-                ExitCode::from(1)
-            }
-        }
-    })
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build of fly-tokens failed");
+    let exe = std::env::current_exe().expect("own path");
+    let bin = exe.parent().expect("target dir").join("fly-tokens");
+    assert!(bin.exists(), "{} not built", bin.display());
+    bin
 }
 
-/// `n` worker processes at once, cold on one scope under a fresh prefix:
-/// (wall time, CLI calls, distinct tokens printed).
-fn cold_processes(redis: &Redis, n: usize, run: usize) -> (Duration, usize, usize) {
+/// `n` `fly-tokens get` processes at once, cold on one scope under a fresh
+/// prefix: (wall time, CLI calls, distinct tokens printed).
+fn cold_processes(bin: &Path, redis: &Redis, n: usize, run: usize) -> (Duration, usize, usize) {
     let dir = scratch("fly");
     let calls = dir.join("calls");
     let fly = dir.join("fly");
@@ -270,30 +239,37 @@ fn cold_processes(redis: &Redis, n: usize, run: usize) -> (Duration, usize, usiz
     )
     .expect("write fake fly");
     std::fs::set_permissions(&fly, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let exe = std::env::current_exe().expect("own path");
     let prefix = format!("bench-procs-{run}:");
+    for sub in ["home", "flyconfig"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
+    }
     let t0 = Instant::now();
     let children: Vec<Child> = (0..n)
         .map(|i| {
-            Command::new(&exe)
-                .arg("--worker")
+            Command::new(bin)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", dir.join("home"))
+                .env("FLY_CONFIG_DIR", dir.join("flyconfig"))
+                .env("FLY_ORG", org().as_str())
+                .arg("--store")
                 .arg(redis.url())
+                .arg("--redis-prefix")
                 .arg(&prefix)
-                .arg(format!("app-{i}"))
+                .arg("--fly-bin")
                 .arg(&fly)
-                .env_remove("FLY_ACCESS_TOKEN")
-                .env_remove("FLY_API_TOKEN")
+                .args(["get", &format!("app-{i}")])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("spawn a worker")
+                .expect("spawn fly-tokens")
         })
         .collect();
     let mut tokens = BTreeSet::new();
     for child in children {
-        let out = child.wait_with_output().expect("worker");
-        assert!(out.status.success(), "a worker failed: {}", out.status);
+        let out = child.wait_with_output().expect("fly-tokens");
+        assert!(out.status.success(), "a fly-tokens get failed: {}", out.status);
         tokens.insert(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     let wall = t0.elapsed();
@@ -304,35 +280,34 @@ fn cold_processes(redis: &Redis, n: usize, run: usize) -> (Duration, usize, usiz
 }
 
 fn processes(opts: &Opts, redis: &Redis) {
-    opts.section("20 processes cold on one scope, Redis store, fake fly taking 200 ms");
-    opts.note(
-        "each process: the stack `fly-tokens get` builds (ConfigOptions, real process runner), one get, shutdown",
-    );
-    let rounds = opts.pick(3, 1);
+    let bin = fly_tokens();
+    opts.section("20 fly-tokens processes cold on one scope, one Redis store (fake fly: 0.2 s, counted)");
+    opts.note("anchor: one process alone on a cold scope, same fake fly, same run");
+    let rounds = opts.pick(5, 3);
     let (mut alone, mut herd) = (Vec::new(), Vec::new());
     let mut worst_calls = 0;
     for r in 0..rounds {
-        let (wall, calls, _) = cold_processes(redis, 1, 2 * r);
+        let (wall, calls, _) = cold_processes(&bin, redis, 1, 2 * r);
         assert_eq!(calls, 1);
         alone.push(wall.as_secs_f64() * 1e3);
-        let (wall, calls, distinct) = cold_processes(redis, 20, 2 * r + 1);
+        let (wall, calls, distinct) = cold_processes(&bin, redis, 20, 2 * r + 1);
         assert_eq!(distinct, 1, "every process printed the one token");
         worst_calls = worst_calls.max(calls);
         herd.push(wall.as_secs_f64() * 1e3);
     }
-    opts.report(
-        "20 processes cold on one scope (Redis), CLI calls (worst)",
+    opts.report_goal(
+        "20 processes cold on one scope (Redis): CLI calls (worst round)",
         worst_calls as f64,
         "calls",
-        "goal",
+        "one call for the whole herd",
         1.0,
     );
     opts.report(
-        "20 processes cold on one scope (Redis), wall time (median)",
-        quantile(&mut herd, 0.5),
+        "20 processes cold on one scope (Redis): wall p50",
+        median(&herd),
         "ms",
-        "one process alone, same run (median)",
-        quantile(&mut alone, 0.5),
+        "1 process alone, cold: wall p50",
+        median(&alone),
     );
 }
 
@@ -381,19 +356,18 @@ fn machines(opts: &Opts, redis: &Redis) {
         wall
     });
     let calls = calls.load(Ordering::Relaxed);
-    opts.report(
-        "4 stacks x 250 apps x 16 callers (Redis), CLI calls",
+    opts.report_goal(
+        "4 stacks x 250 apps x 16 callers (Redis): CLI calls",
         calls as f64,
         "calls",
-        "goal",
+        "one call for the whole fleet",
         1.0,
     );
-    opts.report(
-        "4 stacks x 250 apps x 16 callers (Redis), wall time",
+    opts.report_alone(
+        "4 stacks x 250 apps x 16 callers (Redis): wall time",
         wall.as_secs_f64() * 1e3,
         "ms",
-        "1 x CLI",
-        CLI_DELAY.as_secs_f64() * 1e3,
+        "one 20 ms CLI run, 1,000 servers started, 16,000 gets",
     );
 }
 
@@ -404,7 +378,7 @@ fn fan_out(opts: &Opts, redis: &Redis) {
     opts.section("invalidation fan-out: stack 1 invalidates, until stacks 2-4 dropped the org's token (Redis)");
     let samples = opts.pick(300, 60);
     let rt = runtime(2);
-    let (mut ours, mut anchor) = rt.block_on(async {
+    let (ours, anchor) = rt.block_on(async {
         let calls = Arc::new(AtomicUsize::new(0));
         let stacks = fleet(redis, "bench-fanout:", 4, Duration::ZERO, &calls).await;
         // Every listener subscribed: a first invalidation reaches all.
@@ -459,16 +433,22 @@ fn fan_out(opts: &Opts, redis: &Redis) {
         }
         (ours, anchor)
     });
-    for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+    for (p, label) in [(50.0, "p50"), (99.0, "p99")] {
         opts.report(
             &format!("invalidate -> 3 other stacks dropped it, {label}"),
-            quantile(&mut ours, q) / 1e3,
+            percentile(&ours, p) / 1e3,
             "us",
             &format!("bare PUBLISH -> 3 subscribers {label}"),
-            quantile(&mut anchor, q) / 1e3,
+            percentile(&anchor, p) / 1e3,
         );
     }
-    opts.note("goal: within 100 ms on loopback (100,000 us)");
+    opts.report_goal(
+        "invalidate -> 3 other stacks dropped it, p99",
+        percentile(&ours, 99.0) / 1e3,
+        "us",
+        "within 100 ms on loopback",
+        100_000.0,
+    );
 }
 
 /// Every stack holds the org's token for `web` (from the store, or minted).
