@@ -72,7 +72,8 @@
 //! ├── registry   app name → AppServer
 //! ├── table      owns the shared token table
 //! ├── tasks      background persists
-//! └── apps       dynamic supervisor (one_for_one, 20 restarts / 60 s)
+//! ├── apps       dynamic supervisor (one_for_one, 20 restarts / 60 s)
+//! └── invalidations   only when the store broadcasts: drops what other stacks invalidated
 //! ```
 //!
 //! | crashed child | what restarts | effect |
@@ -81,6 +82,17 @@
 //! | `table` | table, tasks, apps | cache empty; the first call per app reads storage |
 //! | `tasks` | tasks, apps | cache kept |
 //! | an AppServer | that server | cache kept: the next `get` is still a hit |
+//! | `invalidations` | that listener | every scope's token dropped (an event may have been lost) |
+//!
+//! ## Stacks sharing a store
+//!
+//! A store shared by several processes or machines (Redis) coordinates
+//! them through the [`Storage`] seam: [`Storage::lock_scope`] makes the
+//! single flight of a scope fleet-wide (one CLI call however many stacks
+//! are cold on it), and [`Storage::publish_invalidation`] /
+//! [`Storage::subscribe_invalidations`] make `invalidate` and `refresh`
+//! drop the scope's token in every stack, not only in the one that saw it
+//! rejected. `testing::MemoryFleet` is such a store in memory, for tests.
 //!
 //! ## Observability
 //!

@@ -40,6 +40,9 @@ use crate::{AppName, Scope, ScopeLease, Storage, StorageError, StorageKey, Token
 #[derive(Default)]
 pub(crate) struct PersistLanes {
     lanes: Mutex<HashMap<Scope, Arc<Lane>>>,
+    /// Rejected tokens a refresh could not delete from the store while it
+    /// was unreachable, by scope: deleted once it is back.
+    owed: Mutex<HashMap<Scope, Token>>,
 }
 
 #[derive(Default)]
@@ -173,6 +176,39 @@ impl PersistLanes {
         .await;
         self.release(scope, lane);
         result
+    }
+
+    /// Remembers that `scope`'s stored record may still hold the rejected
+    /// `token` (the store was unreachable when it was to be deleted).
+    pub(crate) fn owe_delete(&self, scope: Scope, token: Token) {
+        self.owed.lock().insert(scope, token);
+    }
+
+    /// Deletes the owed records that still hold their rejected token
+    /// (compare-and-delete: a fresh token stored meanwhile stays), and tells
+    /// the other stacks; what fails again stays owed. Returns how many were
+    /// settled.
+    pub(crate) async fn pay_owed(&self, storage: &dyn Storage) -> usize {
+        let owed: Vec<(Scope, Token)> = self.owed.lock().drain().collect();
+        let mut paid = 0;
+        for (scope, token) in owed {
+            match storage.delete_if(&StorageKey::Minted(scope.clone()), &token).await {
+                Ok(deleted) => {
+                    paid += 1;
+                    if deleted {
+                        if let Err(e) = storage.publish_invalidation(&scope).await {
+                            tracing::warn!(scope = %scope, error = %e, "could not tell the other stacks to drop the rejected token");
+                        }
+                    }
+                    tracing::info!(scope = %scope, deleted, "the store is back: removed the rejected token a refresh could not");
+                }
+                Err(e) => {
+                    tracing::warn!(scope = %scope, error = %e, "still cannot remove the rejected token from the store");
+                    self.owed.lock().entry(scope).or_insert(token);
+                }
+            }
+        }
+        paid
     }
 
     /// How many scopes have a lane (a persist pending or an invalidation

@@ -43,6 +43,11 @@ impl Scopes {
     pub(crate) fn get(&self, scope: &Scope) -> Option<Arc<ScopeSlot>> {
         self.slots.lock().get(scope).cloned()
     }
+
+    /// Every slot.
+    pub(crate) fn all(&self) -> Vec<Arc<ScopeSlot>> {
+        self.slots.lock().values().cloned().collect()
+    }
 }
 
 /// One scope's shared state (see the module docs).
@@ -106,6 +111,14 @@ impl ScopeSlot {
         if !state.current.as_ref().is_some_and(|(t, _)| t == token) {
             return Vec::new();
         }
+        state.current = None;
+        state.apps.drain().collect()
+    }
+
+    /// Forgets the scope's token, whatever it is (another stack dropped
+    /// it), and returns every app that was served it.
+    pub(crate) fn forget(&self) -> Vec<AppName> {
+        let mut state = self.state.lock();
         state.current = None;
         state.apps.drain().collect()
     }

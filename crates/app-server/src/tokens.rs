@@ -127,7 +127,10 @@ impl Tokens {
     /// for every app of the scope) and resolves again as one step, never
     /// taking the rejected token back, so no caller sees it in between; the
     /// scope's token is minted once. A failed delete of the stored copy is
-    /// returned as [`TokenError::Storage`]. An app with nothing but a
+    /// returned as [`TokenError::Storage`], except while the store cannot
+    /// be reached at all ([`StorageError::Unavailable`](crate::StorageError::Unavailable),
+    /// a Redis outage): then the refresh goes on, with a warning, since
+    /// nobody can read the stale copy either. An app with nothing but a
     /// manual token gets it again (with a warning). Recorded as a
     /// `tokens.refresh` span.
     pub async fn refresh(&self, app: &str) -> Result<Token, TokenError> {
@@ -163,7 +166,7 @@ impl Tokens {
         let config = self.inner.stack.config.read().clone();
         app_server::invalidate(&inc, &config, &app)
             .await
-            .map_err(TokenError::Storage)?;
+            .map_err(|f| TokenError::Storage(f.error))?;
         // A server that registered meanwhile may have read the record before
         // the delete: let it invalidate too, after what it is doing.
         match self.call(&app, false, Request::Invalidate).await {
@@ -257,6 +260,8 @@ impl Tokens {
             inc.tasks.wait_idle().await;
         }
         self.inner.stack.current.clear();
+        // Ends the store's subscription, if any.
+        drop(self.inner.stack.feed.lock().take());
     }
 
     /// Resolves through the app's server, starting it if needed.

@@ -1,13 +1,25 @@
 //! [`default_config`] and [`ConfigOptions`]: a [`TokensConfig`] wired to the
 //! real adapters of this crate.
 
+use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use atlas_app_server::{OrgName, OrgNameError, Settings, StorageError, TokenKind, TokensConfig};
+use atlas_app_server::{OrgName, OrgNameError, Settings, Storage, StorageError, TokenKind, TokensConfig};
 
 use crate::duration::{parse_cli_timeout, parse_duration, parse_ttl};
-use crate::{default_store_dir, Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, FLY_ORG_ENV, STORE_DIR_ENV};
+use crate::{
+    Env, FileStorage, FlyConfig, OpenMode, ProcessCmd, StoreLocation, StoreLocationError, StoreSetting, TokenStore,
+    FLY_ORG_ENV, STORE_DIR_ENV,
+};
+#[cfg(feature = "redis")]
+use crate::{RedisSettings, RedisStore, RedisUrl};
+
+/// How much longer than the CLI timeout a Redis lease lasts: the store's
+/// own round trips around the CLI run (look again, write).
+#[cfg(feature = "redis")]
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The org named by `--org` ([`ConfigOptions::org`]) or `FLY_ORG` is not a
 /// Fly org slug. The message says which, and what is wrong, never the
@@ -28,7 +40,10 @@ pub struct InvalidOrg {
 /// - user token: [`FlyConfig`] (`FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`,
 ///   `$FLY_CONFIG_DIR/config.yml` or `~/.fly/config.yml`), kept in memory
 ///   for 60 s and never stored;
-/// - storage: [`FileStorage`] in [`default_store_dir`]; when that is the
+/// - storage: the store `ATLAS_FLY_TOKENS_STORE` names (a directory, or a
+///   Redis URL: [`RedisStore`](crate::RedisStore), shared by every process
+///   and machine that uses it), else [`FileStorage`] in
+///   [`default_store_dir`](crate::default_store_dir); when that is the
 ///   implicit default (no `ATLAS_FLY_TOKENS_DIR`) and cannot be created, a
 ///   private temporary directory (with a warning);
 /// - org: `FLY_ORG` when set (`readonly` tokens are minted per org; with no
@@ -37,10 +52,12 @@ pub struct InvalidOrg {
 ///   after their local lifetime;
 /// - the SPEC defaults for everything else ([`Settings::default`]).
 ///
-/// Blocking: it opens (and may create) the store directory.
+/// Blocking: it opens (and may create) the store directory. A Redis store
+/// is not contacted yet (so a stack can start while Redis is down).
 ///
 /// # Errors
-/// [`StorageError::Unavailable`] when the store directory cannot be used
+/// [`StorageError::Unavailable`] when the store setting names no store
+/// (an unsupported `scheme://`), or the store directory cannot be used
 /// (and, for the implicit default, neither can the temporary fallback).
 ///
 /// ```no_run
@@ -69,7 +86,7 @@ pub fn default_config() -> Result<TokensConfig, StorageError> {
 ///
 /// let dir = std::env::temp_dir().join(format!("atlas-options-doc-{}", std::process::id()));
 /// let options = ConfigOptions {
-///     store_dir: Some(dir.clone()),                          // --store
+///     store: Some(dir.clone().into()),                       // --store
 ///     fly_bin: Some("/usr/local/bin/flyctl".into()),         // --fly-bin
 ///     cli_timeout: Some(Duration::from_secs(30)),            // --cli-timeout 30s
 ///     no_config_file: true,                                  // --no-config-file
@@ -84,12 +101,31 @@ pub fn default_config() -> Result<TokensConfig, StorageError> {
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default, clap::Args)]
+#[derive(Clone, Default, clap::Args)]
 pub struct ConfigOptions {
-    /// Token store directory [default: $ATLAS_FLY_TOKENS_DIR, else
+    /// Where tokens are kept: a directory, or a Redis URL
+    /// (redis://HOST:PORT/DB, with :PASSWORD@ before HOST if needed; rediss://… for TLS;
+    /// redis+unix:///PATH) shared by every process and machine using it
+    /// [default: $ATLAS_FLY_TOKENS_STORE, else $ATLAS_FLY_TOKENS_DIR, else
     /// $XDG_DATA_HOME/atlas/fly-tokens, else ~/.local/share/atlas/fly-tokens]
-    #[arg(long = "store", global = true, value_name = "DIR")]
-    pub store_dir: Option<PathBuf>,
+    #[arg(long = "store", global = true, value_name = "DIR|URL")]
+    pub store: Option<OsString>,
+
+    /// Redis store: the prefix of every key and of the channel, so one Redis
+    /// can serve several stacks [default: atlas:fly-tokens:]
+    #[cfg(feature = "redis")]
+    #[arg(long, global = true, value_name = "PREFIX", value_parser = parse_prefix)]
+    pub redis_prefix: Option<String>,
+
+    /// Redis store: how long connecting (TCP, TLS, AUTH) may take [default: 2s]
+    #[cfg(feature = "redis")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_cli_timeout)]
+    pub redis_connect_timeout: Option<Duration>,
+
+    /// Redis store: how long one command may wait for its answer [default: 2s]
+    #[cfg(feature = "redis")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_cli_timeout)]
+    pub redis_response_timeout: Option<Duration>,
 
     /// The fly CLI to run [default: `fly`, else `flyctl`, on PATH]
     #[arg(long, global = true, value_name = "PATH")]
@@ -133,7 +169,7 @@ pub struct ConfigOptions {
     #[arg(long, global = true)]
     pub no_config_file: bool,
 
-    /// Where `FLY_*`, `ATLAS_FLY_TOKENS_DIR`, `XDG_DATA_HOME`, `HOME` and
+    /// Where `FLY_*`, `ATLAS_FLY_TOKENS_STORE`, `ATLAS_FLY_TOKENS_DIR`, `XDG_DATA_HOME`, `HOME` and
     /// `PATH` are read (the process environment by default).
     #[arg(skip)]
     pub env: Env,
@@ -152,9 +188,16 @@ impl ConfigOptions {
         self
     }
 
-    /// Keeps tokens in `dir` (`--store`) instead of [`default_store_dir`].
+    /// Keeps tokens in `dir` (`--store DIR`).
     pub fn store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.store_dir = Some(dir.into());
+        self.store = Some(dir.into().into_os_string());
+        self
+    }
+
+    /// Keeps tokens where `location` says (`--store DIR|URL`): a
+    /// directory, or a Redis URL.
+    pub fn store(mut self, location: impl Into<OsString>) -> Self {
+        self.store = Some(location.into());
         self
     }
 
@@ -191,10 +234,61 @@ impl ConfigOptions {
         OrgName::new(&org).map(Some).map_err(|error| InvalidOrg { from, error })
     }
 
-    /// The store directory these options name: the explicit one, else
-    /// [`default_store_dir`]; `None` when nothing names one.
+    /// The store these options name and which setting named it:
+    /// [`store`](Self::store) (`--store`), then `ATLAS_FLY_TOKENS_STORE`,
+    /// then `ATLAS_FLY_TOKENS_DIR`, then the default directory
+    /// ([`StoreLocation::resolve`]); `Ok(None)` when nothing names one.
+    ///
+    /// ```
+    /// use atlas_fly_cli::{ConfigOptions, Env, StoreLocation};
+    /// let options = ConfigOptions::new().env(Env::from_pairs([("ATLAS_FLY_TOKENS_STORE", "redis://:pw@cache:6379/2")]));
+    /// let (location, _) = options.resolved_store()?.expect("named");
+    /// assert_eq!(location.to_string(), "redis://:***@cache:6379/2");
+    /// assert!(options.store("s3://bucket").resolved_store().is_err(), "never a directory called `s3:`");
+    /// # Ok::<(), atlas_fly_cli::StoreLocationError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreLocationError`] when the first setting given names no usable
+    /// store (an unsupported `scheme://`, a bad Redis URL): a usage error.
+    pub fn resolved_store(&self) -> Result<Option<(StoreLocation, StoreSetting)>, StoreLocationError> {
+        match &self.store {
+            // Not UTF-8: no URL, so a directory.
+            Some(flag) => match flag.to_str() {
+                Some(flag) => StoreLocation::resolve(Some(flag), &self.env),
+                None => Ok(Some((StoreLocation::Dir(PathBuf::from(flag)), StoreSetting::Flag))),
+            },
+            None => StoreLocation::resolve(None, &self.env),
+        }
+    }
+
+    /// The store directory these options name, when they name a directory
+    /// (see [`resolved_store`](Self::resolved_store)).
     pub fn resolved_store_dir(&self) -> Option<PathBuf> {
-        self.store_dir.clone().or_else(|| default_store_dir(&self.env))
+        match self.resolved_store() {
+            Ok(Some((StoreLocation::Dir(dir), _))) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// The Redis settings these options give a store at `url`: the
+    /// `--redis-*` values, and a lease that outlasts the CLI timeout (a live
+    /// holder never loses it mid-acquisition).
+    #[cfg(feature = "redis")]
+    pub fn redis_settings(&self, url: RedisUrl) -> RedisSettings {
+        let mut settings = RedisSettings::new(url);
+        if let Some(prefix) = &self.redis_prefix {
+            // Checked when parsed; one that fails here keeps the default.
+            settings = settings.clone().prefix(prefix.clone()).unwrap_or(settings);
+        }
+        if let Some(t) = self.redis_connect_timeout {
+            settings = settings.connect_timeout(t);
+        }
+        if let Some(t) = self.redis_response_timeout {
+            settings = settings.response_timeout(t);
+        }
+        let cli_timeout = self.cli_timeout.unwrap_or(Settings::default().cli_timeout);
+        settings.lease_time(cli_timeout + LEASE_MARGIN)
     }
 
     /// The user-token reader these options configure (for saying where the
@@ -203,18 +297,20 @@ impl ConfigOptions {
         FlyConfig::with_env(self.env.clone())
     }
 
-    /// Opens the [`FileStorage`] these options name, for reading and
-    /// writing. Blocking.
+    /// Opens the store these options name, for reading and writing: a
+    /// [`FileStorage`] (blocking: it may create the directory) or a
+    /// [`RedisStore`](crate::RedisStore) (not contacted yet).
     ///
-    /// An explicit directory (`store_dir`, `ATLAS_FLY_TOKENS_DIR`) is used or
-    /// is an error; only the implicit default falls back, with a warning, to
-    /// a private temporary directory when it cannot be created (see
-    /// [`FileStorage::open_or_fallback`]).
+    /// An explicit directory (`--store`, `ATLAS_FLY_TOKENS_STORE`,
+    /// `ATLAS_FLY_TOKENS_DIR`) is used or is an error; only the implicit
+    /// default falls back, with a warning, to a private temporary directory
+    /// when it cannot be created (see [`FileStorage::open_or_fallback`]).
     ///
     /// # Errors
-    /// [`StorageError::Unavailable`] when the store cannot be used (and, for
-    /// the implicit default, neither can the fallback).
-    pub fn open_store(&self) -> Result<FileStorage, StorageError> {
+    /// [`StorageError::Unavailable`] when the setting names no store, or
+    /// the store cannot be used (and, for the implicit default, neither can
+    /// the fallback).
+    pub fn open_store(&self) -> Result<TokenStore, StorageError> {
         self.open_store_as(OpenMode::ReadWrite, true)
     }
 
@@ -224,34 +320,47 @@ impl ConfigOptions {
     ///
     /// # Errors
     /// [`StorageError::Unavailable`] when the store cannot be used, or when
-    /// no store directory is named at all.
-    pub fn open_store_without_fallback(&self) -> Result<FileStorage, StorageError> {
+    /// no store is named at all.
+    pub fn open_store_without_fallback(&self) -> Result<TokenStore, StorageError> {
         self.open_store_as(OpenMode::ReadWrite, false)
     }
 
-    /// Opens the store these options name read-only, for listing it: nothing
-    /// is created or changed, and a store that does not exist is empty
-    /// ([`FileStorage::open_read_only`]). For the implicit default that does
-    /// not exist, the temporary fallback is listed when it exists. Blocking.
+    /// Opens the store these options name for listing it: a file store
+    /// read-only (nothing is created or changed, and a store that does not
+    /// exist is empty, [`FileStorage::open_read_only`]; for the implicit
+    /// default that does not exist, the temporary fallback is listed when it
+    /// exists). Blocking.
     ///
     /// # Errors
-    /// [`StorageError::Unavailable`] when the store exists but is refused
-    /// (not private) or cannot be looked at.
-    pub fn open_store_read_only(&self) -> Result<FileStorage, StorageError> {
+    /// [`StorageError::Unavailable`] when the setting names no store, or
+    /// the store exists but is refused (not private) or cannot be looked at.
+    pub fn open_store_read_only(&self) -> Result<TokenStore, StorageError> {
         self.open_store_as(OpenMode::ReadOnly, true)
     }
 
-    fn open_store_as(&self, mode: OpenMode, may_fall_back: bool) -> Result<FileStorage, StorageError> {
-        let explicit = self.store_dir.is_some() || self.env.non_empty(STORE_DIR_ENV).is_some();
-        match self.resolved_store_dir() {
-            Some(dir) if explicit || !may_fall_back => FileStorage::open_with(dir, mode),
-            Some(dir) => FileStorage::open_or_fallback(dir, mode),
-            None if may_fall_back => FileStorage::open_temp(mode),
-            None => Err(StorageError::Unavailable(format!(
-                "no token store directory is configured ({STORE_DIR_ENV}, XDG_DATA_HOME, HOME), and this is \
-                 never kept in a temporary one: set one, or pass --store"
-            ))),
-        }
+    fn open_store_as(&self, mode: OpenMode, may_fall_back: bool) -> Result<TokenStore, StorageError> {
+        let resolved = self
+            .resolved_store()
+            .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        let (dir, setting) = match resolved {
+            #[cfg(feature = "redis")]
+            Some((StoreLocation::Redis(url), _)) => return RedisStore::new(self.redis_settings(url)).map(Into::into),
+            Some((StoreLocation::Dir(dir), setting)) => (dir, setting),
+            None if may_fall_back => return FileStorage::open_temp(mode).map(Into::into),
+            None => {
+                return Err(StorageError::Unavailable(format!(
+                    "no token store is configured ({STORE_DIR_ENV}, XDG_DATA_HOME, HOME), and this is never kept in \
+                     a temporary one: set one, or pass --store"
+                )))
+            }
+        };
+        let explicit = setting != StoreSetting::DefaultDir || self.env.non_empty(STORE_DIR_ENV).is_some();
+        let store = if explicit || !may_fall_back {
+            FileStorage::open_with(dir, mode)
+        } else {
+            FileStorage::open_or_fallback(dir, mode)
+        };
+        store.map(Into::into)
     }
 
     /// The per-server [`Settings`] these options choose.
@@ -288,7 +397,7 @@ impl ConfigOptions {
 
     /// The configuration with `store` as its storage (keep a clone of the
     /// store to list or inspect it yourself).
-    pub fn build_with(&self, store: FileStorage) -> TokensConfig {
+    pub fn build_with<S: Storage>(&self, store: S) -> TokensConfig {
         let mut cmd = ProcessCmd::new();
         if let Some(bin) = &self.fly_bin {
             cmd = cmd.fly_bin(bin);
@@ -302,6 +411,45 @@ impl ConfigOptions {
             .config_file_fn(self.fly_config())
             .settings(self.settings())
     }
+}
+
+impl fmt::Debug for ConfigOptions {
+    /// The store as [`StoreLocation`] shows it: a Redis password masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let store = self.store.as_ref().map(|s| match s.to_str() {
+            Some(s) => match StoreLocation::parse(s, StoreSetting::Flag) {
+                Ok(location) => location.to_string(),
+                Err(_) => atlas_app_server::mask_secrets(s),
+            },
+            None => PathBuf::from(s).display().to_string(),
+        });
+        let mut d = f.debug_struct("ConfigOptions");
+        d.field("store", &store);
+        #[cfg(feature = "redis")]
+        d.field("redis_prefix", &self.redis_prefix)
+            .field("redis_connect_timeout", &self.redis_connect_timeout)
+            .field("redis_response_timeout", &self.redis_response_timeout);
+        d.field("fly_bin", &self.fly_bin)
+            .field("org", &self.org)
+            .field("deploy", &self.deploy)
+            .field("ttl", &self.ttl)
+            .field("user_token_ttl", &self.user_token_ttl)
+            .field("cli_timeout", &self.cli_timeout)
+            .field("soft_expiry_lead", &self.soft_expiry_lead)
+            .field("failure_window", &self.failure_window)
+            .field("no_config_file", &self.no_config_file)
+            .field("env", &self.env)
+            .finish()
+    }
+}
+
+/// `--redis-prefix`: one [`RedisSettings::prefix`] takes.
+#[cfg(feature = "redis")]
+fn parse_prefix(s: &str) -> Result<String, String> {
+    RedisSettings::new(RedisUrl::parse("redis://localhost").map_err(|e| e.to_string())?)
+        .prefix(s)
+        .map(|settings| settings.key_prefix().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Who mints: `atlas@HOST`, so an operator can tell in `fly tokens list`

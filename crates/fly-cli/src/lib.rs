@@ -10,6 +10,12 @@
 //! | [`CmdFn`](atlas_app_server::CmdFn) | [`ProcessCmd`] | runs `fly`/`flyctl` in a session of its own (no terminal), capped output, its whole process group killed on every way out, even if this process is killed |
 //! | [`ConfigFileFn`](atlas_app_server::ConfigFileFn) | [`FlyConfig`] | `FLY_ACCESS_TOKEN`, `FLY_API_TOKEN`, then `access_token` in `~/.fly/config.yml` |
 //! | [`Storage`](atlas_app_server::Storage) | [`FileStorage`] | one JSON file per record, crash-safe writes, owner-only permissions |
+//! | [`Storage`](atlas_app_server::Storage) | [`RedisStore`] (feature `redis`) | records in Redis with Redis's own expiry, a fleet-wide lease per scope, the invalidation broadcast |
+//!
+//! Which store: [`ConfigOptions::store`] (`--store DIR|URL`), else
+//! `ATLAS_FLY_TOKENS_STORE`, else `ATLAS_FLY_TOKENS_DIR`, else the default
+//! directory ([`StoreLocation::resolve`]); [`ConfigOptions::open_store`]
+//! opens it as a [`TokenStore`].
 //!
 //! Most users start from [`default_config`] (or [`ConfigOptions`], whose
 //! methods mirror the `fly-tokens` flags) and hand it to
@@ -82,8 +88,8 @@
 //! - `redis` (default): [`RedisStore`], tokens,
 //!   the acquisition lease and the invalidation broadcast in Redis, shared
 //!   by every process and machine that points at one Redis (see
-//!   [`redis_store`] for what it keeps there and how to run Redis for it).
-//!   It is not yet behind the `Storage` seam.
+//!   [`redis_store`] for what it keeps there and how to run Redis for it),
+//!   behind the `Storage` seam: `--store redis://HOST:PORT/DB`.
 //!
 //! Unix only (process groups, file modes).
 
@@ -97,6 +103,7 @@ pub mod redis_store;
 mod runner;
 mod store;
 mod store_location;
+mod token_store;
 
 pub use atlas_app_server::{check_token_text, looks_like_fly_token, mask_secrets, sanitize, token_expiry};
 pub use config::{FlyConfig, UserTokenSource, CONFIG_SIZE_LIMIT};
@@ -112,6 +119,7 @@ pub use redis_store::{
 pub use runner::{find_fly, stop_all_clis, ProcessCmd, DEFAULT_OUTPUT_LIMIT, NO_UPDATE_CHECK_ENV};
 pub use store::{default_store_dir, FileStorage, MovedAside, OpenMode, DAMAGED_RECORD_RETENTION, STORE_DIR_ENV};
 pub use store_location::{url_scheme, StoreLocation, StoreLocationError, StoreSetting, REDIS_SCHEMES, STORE_ENV};
+pub use token_store::TokenStore;
 
 /// The README's Rust snippets, compiled and run as doc tests (only under
 /// `cargo test --doc`) so that they stay true.

@@ -180,3 +180,22 @@ async fn a_subscription_started_while_redis_is_down_resyncs_when_it_comes_up() {
     let event = tokio::time::timeout(WITHIN, rx.recv()).await.expect("in time");
     assert_eq!(event, Some(BroadcastEvent::Resynced));
 }
+
+#[tokio::test]
+async fn the_first_operation_after_redis_is_back_already_works() {
+    let mut server = server!();
+    let store = server.store("t:");
+    store.put(&scope(), &rec("fm2_before")).await.expect("put while up");
+    server.stop();
+    // Fail, and leave the manager's failed reconnect behind.
+    for _ in 0..3 {
+        assert!(store.get(&scope()).await.is_err());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.restart();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    store
+        .put(&scope(), &rec("fm2_after"))
+        .await
+        .expect("the very first operation");
+}

@@ -504,3 +504,31 @@ async fn a_herd_on_one_scope_acquires_once() {
         "everyone got the one token"
     );
 }
+
+/// A caller that gives up while its attempt to take a lease is on its way
+/// (the flight bounds its wait by dropping it) leaves no lease behind, even
+/// when the server took it.
+#[tokio::test]
+async fn a_lease_attempt_given_up_mid_flight_is_released() {
+    let server = server!();
+    let store = RedisStore::new(server.settings("abandon:").response_timeout(Duration::from_secs(5))).expect("store");
+    // The script is loaded once (so the attempt below is one EVALSHA).
+    let warm = store
+        .lease_unless("org:warm", &scope("org:warm"), Duration::from_secs(1), Duration::ZERO)
+        .await
+        .expect("lease");
+    drop(warm);
+    assert!(store.settle(Duration::from_secs(10)).await);
+    server.pause();
+    let record = scope("org:acme");
+    let attempt = store.lease_unless("org:acme", &record, Duration::from_secs(60), Duration::from_secs(60));
+    // The script is sent and waits for a server that does not answer.
+    assert!(tokio::time::timeout(Duration::from_millis(300), attempt).await.is_err());
+    server.resume();
+    assert!(store.settle(Duration::from_secs(10)).await, "the release went out");
+    assert_eq!(
+        server.raw(&["EXISTS", "abandon:lease:org:acme"]),
+        "0",
+        "no orphan lease"
+    );
+}

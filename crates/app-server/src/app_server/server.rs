@@ -9,7 +9,7 @@ use atlas_supervisor::{ExitReason, ShutdownSignal};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
-use super::invalidate::invalidate;
+use super::invalidate::{invalidate, StoreFailed};
 use super::mailbox::{CloseOnDrop, Mailbox};
 use super::request::{Request, Resolved};
 use super::resolve::{Mode, Outcome, ServerEnv};
@@ -117,7 +117,21 @@ impl AppServer {
             Request::Refresh(tx) => {
                 let replaced = match self.invalidate().await {
                     Ok(replaced) => replaced,
-                    Err(e) => {
+                    // The store cannot be reached at all (a Redis outage):
+                    // it cannot hand the rejected token to anyone either, and
+                    // a fleet outage must not stop token resolution.
+                    Err(StoreFailed {
+                        error: e @ StorageError::Unavailable(_),
+                        replaced,
+                    }) => {
+                        tracing::warn!(app = %app, error = %e, "refresh: the store is unavailable, so its copy of the rejected token stays there until it is back; acquiring a new one anyway");
+                        let scope = self.env.config.settings.scope_for(app);
+                        if let (Some(scope), Some(token)) = (scope, &replaced) {
+                            self.env.inc.lanes.owe_delete(scope, token.clone());
+                        }
+                        replaced
+                    }
+                    Err(StoreFailed { error: e, .. }) => {
                         // The rejected token may still be in the store: say
                         // so rather than hand out a new one that hides it.
                         tracing::error!(app = %app, error = %e, "refresh could not delete the stored token");
@@ -145,7 +159,11 @@ impl AppServer {
                 self.settle(outcome, tx, true);
             }
             Request::Invalidate(tx) => {
-                let result = self.invalidate().await.map(|_| ()).map_err(TokenError::Storage);
+                let result = self
+                    .invalidate()
+                    .await
+                    .map(|_| ())
+                    .map_err(|f| TokenError::Storage(f.error));
                 let _ = tx.send(result);
             }
             Request::SetManual(token, tx) => {
@@ -196,7 +214,7 @@ impl AppServer {
     /// Drops the token this app was served, for its whole scope, in the
     /// table and the store (`invalidate.rs`), voiding every persist queued
     /// before (the original's bug: it kept the stored copy).
-    async fn invalidate(&mut self) -> Result<Option<Token>, StorageError> {
+    async fn invalidate(&mut self) -> Result<Option<Token>, StoreFailed> {
         self.soft_expiry = None;
         self.failures = 0;
         invalidate(&self.env.inc, &self.env.config, &self.env.app).await

@@ -1,5 +1,6 @@
 //! The three seams through which the token stack reaches the world.
 
+mod broadcast;
 mod cmd;
 mod config_file;
 mod failure_note;
@@ -7,6 +8,7 @@ mod scope;
 mod storage;
 mod token;
 
+pub use broadcast::{Invalidation, InvalidationFeed, InvalidationSender};
 pub use cmd::{cmd_fn, CmdFn, CmdOutput, FnCmd, NoCli};
 pub(crate) use config_file::{read_user_token, UserTokenRead};
 pub use config_file::{ConfigFileFn, NoConfigFile, USER_TOKEN_READ_TIMEOUT};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use super::failure_note::FailureNote;
-use crate::{AppName, Scope, Token};
+use crate::{AppName, InvalidationFeed, Scope, Token};
 
 /// Which record: the minted token of a [`Scope`], or an app's manual token.
 ///
@@ -192,7 +192,15 @@ impl fmt::Debug for ScopeLease {
 /// minted and the manual record of one app); a record reads back exactly
 /// (token bytes, expiry, source, scope); `delete_if` removes a record only
 /// while it still holds the given token, atomically with respect to other
-/// calls on the same store.
+/// calls on the same store. A minted record past its `expires_at` may be
+/// dropped by the store itself (Redis expires it); a manual record never is.
+///
+/// A store that several processes or machines share coordinates them
+/// through [`lock_scope`](Self::lock_scope) (one acquisition of a scope at a
+/// time) and the invalidation broadcast
+/// ([`publish_invalidation`](Self::publish_invalidation),
+/// [`subscribe_invalidations`](Self::subscribe_invalidations)); the
+/// defaults are for a store one process uses alone.
 ///
 /// The user's own token is never stored (SPEC.md §6).
 #[async_trait]
@@ -221,6 +229,21 @@ pub trait Storage: Send + Sync + 'static {
     async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
         let _ = scope;
         Ok(ScopeLease::local())
+    }
+    /// Tells every other stack that uses this store that `scope`'s token
+    /// was dropped (`invalidate`, `refresh`), so that none keeps serving it
+    /// from memory. Called after the stored record is deleted. The default
+    /// does nothing: a store only one stack uses has no one to tell.
+    async fn publish_invalidation(&self, scope: &Scope) -> Result<(), StorageError> {
+        let _ = scope;
+        Ok(())
+    }
+    /// What the other stacks that use this store publish, for a stack to
+    /// drop what they dropped; taken once, when a stack starts (within its
+    /// tokio runtime). A stack does not hear its own invalidations. The
+    /// default, `None`: there is no broadcast.
+    fn subscribe_invalidations(&self) -> Option<InvalidationFeed> {
+        None
     }
     /// Keeps `note`, the failure of the CLI run the holder of `scope`'s
     /// lease just had, for the next holder (another process, another
@@ -265,6 +288,12 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
         (**self).lock_scope(scope).await
+    }
+    async fn publish_invalidation(&self, scope: &Scope) -> Result<(), StorageError> {
+        (**self).publish_invalidation(scope).await
+    }
+    fn subscribe_invalidations(&self) -> Option<InvalidationFeed> {
+        (**self).subscribe_invalidations()
     }
     async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
         (**self).note_failure(scope, note).await

@@ -21,6 +21,11 @@ fn manual(name: &str) -> StorageKey {
     StorageKey::Manual(app(name))
 }
 
+/// An expiry far in the future (2096): a store may drop a minted record
+/// past its expiry by itself (Redis does), so the checks that read records
+/// back use unexpired ones.
+const LATER: i64 = 4_000_000_000;
+
 fn rec(key: &StorageKey, token: &str, expires_at: Option<i64>) -> TokenRecord {
     TokenRecord {
         token: Token::new(token),
@@ -78,13 +83,13 @@ checks! {
     }
     put_overwrites: |s| {
         let k = minted(&org("overwrite"));
-        s.put(&k, rec(&k, "first", Some(10))).await.expect("put");
-        s.put(&k, rec(&k, "second", Some(20))).await.expect("put");
-        assert_eq!(s.get(&k).await.expect("get"), Some(rec(&k, "second", Some(20))), "put overwrites");
+        s.put(&k, rec(&k, "first", Some(LATER + 10))).await.expect("put");
+        s.put(&k, rec(&k, "second", Some(LATER + 20))).await.expect("put");
+        assert_eq!(s.get(&k).await.expect("get"), Some(rec(&k, "second", Some(LATER + 20))), "put overwrites");
     }
     delete_removes: |s| {
         let k = minted(&org("delete"));
-        s.put(&k, rec(&k, "tok", Some(10))).await.expect("put");
+        s.put(&k, rec(&k, "tok", Some(LATER))).await.expect("put");
         s.delete(&k).await.expect("delete");
         assert_eq!(s.get(&k).await.expect("get"), None, "deleted record is gone");
     }
@@ -96,10 +101,10 @@ checks! {
     }
     delete_if_compares_the_token: |s| {
         let k = minted(&org("compare"));
-        s.put(&k, rec(&k, "fresh", Some(10))).await.expect("put");
+        s.put(&k, rec(&k, "fresh", Some(LATER))).await.expect("put");
         let gone = s.delete_if(&k, &Token::new("rejected")).await.expect("delete_if");
         assert!(!gone, "another token is not deleted");
-        assert_eq!(s.get(&k).await.expect("get"), Some(rec(&k, "fresh", Some(10))), "the fresh token stays");
+        assert_eq!(s.get(&k).await.expect("get"), Some(rec(&k, "fresh", Some(LATER))), "the fresh token stays");
         let gone = s.delete_if(&k, &Token::new("fresh")).await.expect("delete_if");
         assert!(gone, "the same token is deleted");
         assert_eq!(s.get(&k).await.expect("get"), None);
@@ -108,11 +113,11 @@ checks! {
         let o = minted(&org("same"));
         let a = minted(&Scope::App(app("same")));
         let m = manual("same");
-        s.put(&o, rec(&o, "org-tok", Some(1))).await.expect("put");
-        s.put(&a, rec(&a, "app-tok", Some(2))).await.expect("put");
+        s.put(&o, rec(&o, "org-tok", Some(LATER + 1))).await.expect("put");
+        s.put(&a, rec(&a, "app-tok", Some(LATER + 2))).await.expect("put");
         s.put(&m, rec(&m, "manual-tok", None)).await.expect("put");
-        assert_eq!(s.get(&o).await.expect("get"), Some(rec(&o, "org-tok", Some(1))));
-        assert_eq!(s.get(&a).await.expect("get"), Some(rec(&a, "app-tok", Some(2))));
+        assert_eq!(s.get(&o).await.expect("get"), Some(rec(&o, "org-tok", Some(LATER + 1))));
+        assert_eq!(s.get(&a).await.expect("get"), Some(rec(&a, "app-tok", Some(LATER + 2))));
         assert_eq!(s.get(&m).await.expect("get"), Some(rec(&m, "manual-tok", None)));
         s.delete(&o).await.expect("delete");
         assert!(s.get(&a).await.expect("get").is_some(), "the app's record survives the org's delete");
@@ -123,22 +128,22 @@ checks! {
     minted_and_manual_are_independent: |s| {
         let a = minted(&Scope::App(app("two-keys")));
         let m = manual("two-keys");
-        s.put(&a, rec(&a, "minted-tok", Some(100))).await.expect("put");
+        s.put(&a, rec(&a, "minted-tok", Some(LATER + 100))).await.expect("put");
         s.put(&m, rec(&m, "manual-tok", None)).await.expect("put");
         s.delete(&m).await.expect("delete");
-        assert_eq!(s.get(&a).await.expect("get"), Some(rec(&a, "minted-tok", Some(100))), "minted survives deleting manual");
+        assert_eq!(s.get(&a).await.expect("get"), Some(rec(&a, "minted-tok", Some(LATER + 100))), "minted survives deleting manual");
     }
     scopes_are_independent: |s| {
         let (a, b) = (minted(&org("org-a")), minted(&org("org-b")));
-        s.put(&a, rec(&a, "tok-a", Some(1))).await.expect("put");
+        s.put(&a, rec(&a, "tok-a", Some(LATER + 1))).await.expect("put");
         assert_eq!(s.get(&b).await.expect("get"), None, "another scope's record is not visible");
-        s.put(&b, rec(&b, "tok-b", Some(2))).await.expect("put");
+        s.put(&b, rec(&b, "tok-b", Some(LATER + 2))).await.expect("put");
         s.delete(&a).await.expect("delete");
-        assert_eq!(s.get(&b).await.expect("get"), Some(rec(&b, "tok-b", Some(2))));
+        assert_eq!(s.get(&b).await.expect("get"), Some(rec(&b, "tok-b", Some(LATER + 2))));
     }
     source_and_scope_round_trip: |s| {
         for k in [minted(&org("meta")), minted(&Scope::App(app("meta"))), manual("meta")] {
-            let r = rec(&k, "tok", Some(3));
+            let r = rec(&k, "tok", Some(LATER + 3));
             s.put(&k, r.clone()).await.expect("put");
             let got = s.get(&k).await.expect("get").expect("present");
             assert_eq!((got.source, &got.scope), (r.source, &r.scope), "source and scope of {k}");
@@ -151,24 +156,35 @@ checks! {
             assert_eq!(s.get(&k).await.expect("get").map(|r| r.expires_at), Some(exp));
         }
     }
+    an_expired_minted_record_reads_back_or_is_gone: |s| {
+        // A store may expire minted records by itself (Redis's own expiry);
+        // if it keeps one, it reads back exactly. Manual records never expire
+        // (`expiry_round_trips`).
+        let k = minted(&org("expired"));
+        let r = rec(&k, "old", Some(10));
+        s.put(&k, r.clone()).await.expect("put of an expired record is Ok");
+        let got = s.get(&k).await.expect("get");
+        assert!(got.is_none() || got == Some(r), "an expired minted record is itself or gone");
+        s.delete(&k).await.expect("delete");
+    }
     token_bytes_round_trip: |s| {
         let k = minted(&org("bytes"));
         // Multi-part macaroon with commas, a scheme, base64 padding and a long tail.
         let long = format!("FlyV1 fm2_{}==,fm2_{}/+=", "A".repeat(2000), "b".repeat(1500));
-        s.put(&k, rec(&k, &long, Some(5))).await.expect("put");
+        s.put(&k, rec(&k, &long, Some(LATER + 5))).await.expect("put");
         let got = s.get(&k).await.expect("get").expect("present");
         assert_eq!(got.token.expose(), long, "token bytes preserved exactly");
     }
     longest_names: |s| {
         for k in [minted(&org(&"x".repeat(63))), minted(&Scope::App(app(&"y".repeat(63)))), manual(&"z".repeat(63))] {
-            s.put(&k, rec(&k, "tok", Some(5))).await.expect("put");
+            s.put(&k, rec(&k, "tok", Some(LATER + 5))).await.expect("put");
             assert!(s.get(&k).await.expect("get").is_some(), "{k}");
         }
     }
     many_scopes: |s| {
         for i in 0..50 {
             let k = minted(&org(&format!("many-{i}")));
-            s.put(&k, rec(&k, &format!("tok-{i}"), Some(i))).await.expect("put");
+            s.put(&k, rec(&k, &format!("tok-{i}"), Some(LATER + i))).await.expect("put");
         }
         for i in 0..50 {
             let k = minted(&org(&format!("many-{i}")));
@@ -227,8 +243,8 @@ macro_rules! storage_conformance_tests {
                 absent_is_none put_then_get put_overwrites delete_removes delete_absent_is_ok
                 delete_if_compares_the_token an_org_and_an_app_of_one_name_never_collide
                 minted_and_manual_are_independent scopes_are_independent source_and_scope_round_trip
-                expiry_round_trips token_bytes_round_trip longest_names many_scopes lock_scope_is_granted
-                failure_notes_read_back_when_kept);
+                expiry_round_trips an_expired_minted_record_reads_back_or_is_gone token_bytes_round_trip
+                longest_names many_scopes lock_scope_is_granted failure_notes_read_back_when_kept);
         }
     };
     (@each $make:expr; $($check:ident)*) => {

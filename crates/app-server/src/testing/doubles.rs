@@ -224,6 +224,12 @@ impl<S: Storage> Storage for FlakyStorage<S> {
     async fn lock_scope(&self, scope: &Scope) -> Result<ScopeLease, StorageError> {
         self.inner.lock_scope(scope).await
     }
+    async fn publish_invalidation(&self, scope: &Scope) -> Result<(), StorageError> {
+        self.inner.publish_invalidation(scope).await
+    }
+    fn subscribe_invalidations(&self) -> Option<crate::InvalidationFeed> {
+        self.inner.subscribe_invalidations()
+    }
     async fn note_failure(&self, scope: &Scope, note: Option<&FailureNote>) -> Result<(), StorageError> {
         self.inner.note_failure(scope, note).await
     }

@@ -1,6 +1,8 @@
 //! Test doubles and the storage conformance suite, for anyone who writes a
 //! [`Storage`](crate::Storage), [`CmdFn`](crate::CmdFn) or
 //! [`ConfigFileFn`](crate::ConfigFileFn). Enabled by the `testing` feature.
+//! [`MemoryFleet`] stands for a store several stacks share (its scope lock
+//! and invalidation broadcast), so fleet behaviour is testable in memory.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -18,8 +20,10 @@
 
 mod conformance;
 mod doubles;
+mod fleet;
 
 #[doc(hidden)]
 pub use conformance::each as conformance_each;
 pub use conformance::{storage_conformance, CHECKS};
 pub use doubles::{token_with_expiry, FakeCli, FlakyStorage};
+pub use fleet::{FleetMember, MemoryFleet};

@@ -5,9 +5,10 @@
 //! ├── registry   app name → AppServer
 //! ├── table      owns the shared token table
 //! ├── tasks      background persists
-//! └── apps       dynamic supervisor (one_for_one, 20 restarts / 60 s)
-//!     ├── AppServer "my-app"
-//!     └── …
+//! ├── apps       dynamic supervisor (one_for_one, 20 restarts / 60 s)
+//! │   ├── AppServer "my-app"
+//! │   └── …
+//! └── invalidations   only when the store broadcasts (listener.rs)
 //! ```
 //!
 //! Each child's start function creates a fresh part and records it; `apps`
@@ -16,11 +17,13 @@
 //! `apps`, hence a new incarnation: a registry crash rebuilds everything, a
 //! table crash rebuilds the table, the task supervisor and every AppServer
 //! (the cache is empty, the first call per app reads storage), and an
-//! AppServer crash is handled inside `apps` alone.
+//! AppServer crash is handled inside `apps` alone. `invalidations`, last,
+//! restarts alone.
 
 mod current;
+mod listener;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,14 +32,14 @@ use atlas_supervisor::{
     Child, ChildContext, ChildSpec, DynamicSupervisor, ExitReason, Shutdown, StartError, Strategy, Supervisor,
     TaskSupervisor,
 };
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub(crate) use current::{Current, Incarnation};
 
 use crate::clock::ClockRef;
 use crate::persist::PersistLanes;
 use crate::table::{self, TokenTable};
-use crate::{Storage, TokensConfig};
+use crate::{InvalidationFeed, Storage, TokensConfig};
 
 /// Everything one stack shares across the incarnations of its tree.
 pub(crate) struct Stack {
@@ -50,15 +53,23 @@ pub(crate) struct Stack {
     pub(crate) clock: ClockRef,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) lanes: Arc<PersistLanes>,
+    /// The store's invalidation broadcast, between two listeners (taken by
+    /// the running one).
+    pub(crate) feed: Mutex<Option<InvalidationFeed>>,
+    /// How many times a listener started (the first start misses nothing).
+    pub(crate) listener_starts: AtomicU64,
 }
 
 impl Stack {
+    /// Must run within a tokio runtime (the store may start a subscription).
     pub(crate) fn new(config: TokensConfig) -> Self {
         Self {
             current: Current::default(),
             table: table::Tokens::new(),
             clock: config.clock.clone(),
             storage: config.storage.clone(),
+            feed: Mutex::new(config.storage.subscribe_invalidations()),
+            listener_starts: AtomicU64::new(0),
             config: Arc::new(RwLock::new(Arc::new(config))),
             lanes: Arc::new(PersistLanes::default()),
         }
@@ -75,13 +86,17 @@ const TASKS_SHUTDOWN: Duration = Duration::from_secs(30);
 
 /// The root supervisor of `stack`.
 pub(crate) fn supervisor(stack: &Arc<Stack>, name: Arc<str>, max_apps: Option<usize>) -> Supervisor {
-    Supervisor::new(Strategy::RestForOne)
+    let root = Supervisor::new(Strategy::RestForOne)
         .name(name)
         .intensity(ROOT_INTENSITY.0, ROOT_INTENSITY.1)
         .child(registry_spec(stack.clone()))
         .child(table_spec(stack))
         .child(tasks_spec(stack.clone()))
-        .child(apps_spec(stack.clone(), max_apps))
+        .child(apps_spec(stack.clone(), max_apps));
+    match listener::spec(stack) {
+        Some(listener) => root.child(listener),
+        None => root,
+    }
 }
 
 /// Clears a flag when the child's task ends, however it ends.

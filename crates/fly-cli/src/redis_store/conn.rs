@@ -14,11 +14,12 @@ use super::url::RedisUrl;
 
 /// One multiplexed connection shared by every operation of a store.
 ///
-/// The [`ConnectionManager`] reconnects by itself after an I/O error. It
-/// cannot be built while Redis is down, and a reconnect that fails for
-/// another reason (say a new password) would stick, so it is made lazily and
-/// dropped after a deadline or a connection-level error: the next operation
-/// then starts afresh. Recovery needs no caller action.
+/// The [`ConnectionManager`] cannot be built while Redis is down, and its
+/// own reconnect hands the failure of an attempt made during an outage to
+/// the next operation (a reconnect that fails for another reason, say a new
+/// password, would stick), so it is made lazily and dropped after a
+/// deadline or any error that is not the server's answer: the next
+/// operation then starts afresh. Recovery needs no caller action.
 pub(crate) struct Conn {
     client: Client,
     url: RedisUrl,
@@ -131,12 +132,11 @@ pub(crate) fn client(settings: &RedisSettings) -> Result<Client, StorageError> {
     built.map_err(|e| StorageError::Unavailable(format!("redis at {url}: {}", url.scrub(&e.to_string()))))
 }
 
-/// Whether the manager cannot be trusted to reconnect by itself: it does so
-/// after I/O errors only.
+/// Whether to start afresh: after anything but an answer from the server
+/// (an error reply, a value of the wrong type). The manager's own reconnect
+/// keeps the failure of an attempt made while Redis was down and hands it to
+/// the next operation, even once Redis is back; a fresh connection does not,
+/// so the first operation after an outage already works.
 fn needs_fresh_connection(e: &RedisError) -> bool {
-    !e.is_io_error()
-        && matches!(
-            e.kind(),
-            ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig | ErrorKind::ClientError
-        )
+    e.code().is_none() && e.kind() != ErrorKind::TypeError
 }

@@ -4,10 +4,11 @@
 //! {prefix}scope:{scope}   a scope's acquired token   JSON record, expires with the token (PXAT)
 //! {prefix}manual:{app}    an app's manual token      JSON record, never expires
 //! {prefix}lease:{scope}   who is acquiring a scope   owner id, PX lease time
+//! {prefix}failure:{scope} the last failed CLI run    FailureNote JSON (sanitised finding, when), PX 1 h
 //! {prefix}invalidate      pub/sub channel            {"v":1,"scope":…,"origin":…}, never a token
 //! ```
 //!
-//! The second segment (`scope:`, `manual:`, `lease:`) is one of a fixed set,
+//! The second segment (`scope:`, `manual:`, `lease:`, `failure:`) is one of a fixed set,
 //! none a prefix of another, so a scope's key and an app's key never collide,
 //! whatever the names (an org and an app may share one).
 
@@ -26,6 +27,7 @@ pub enum RecordKey {
 const SCOPE: &str = "scope:";
 const MANUAL: &str = "manual:";
 const LEASE: &str = "lease:";
+const FAILURE: &str = "failure:";
 const CHANNEL: &str = "invalidate";
 
 /// The keys under one prefix.
@@ -50,6 +52,10 @@ impl Keys {
 
     pub(crate) fn lease(&self, scope: &str) -> String {
         format!("{}{LEASE}{scope}", self.prefix)
+    }
+
+    pub(crate) fn failure(&self, scope: &str) -> String {
+        format!("{}{FAILURE}{scope}", self.prefix)
     }
 
     pub(crate) fn channel(&self) -> String {
@@ -107,6 +113,8 @@ mod tests {
             assert_eq!(keys.parse(&keys.record(&key)), Some(key));
         }
         assert_eq!(keys.parse(&keys.lease("acme")), None);
+        assert_eq!(keys.parse(&keys.failure("acme")), None);
+        assert_ne!(keys.failure("acme"), keys.lease("acme"));
         assert_eq!(keys.parse("other:scope:acme"), None);
         assert_eq!(keys.parse("p:manual:Not_An_App"), None);
     }

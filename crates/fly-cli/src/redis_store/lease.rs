@@ -160,6 +160,30 @@ async fn release(store: &RedisStore, key: &str, owner: &str) -> Result<bool, Sto
     Ok(deleted == 1)
 }
 
+/// An attempt to take a lease that its caller may abandon: dropped armed,
+/// it releases the lease the attempt may have taken (compare-and-delete on
+/// its own owner id, so nobody else's lease), counted by `settle`.
+struct Abandoned {
+    store: Option<RedisStore>,
+    key: String,
+    owner: String,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (key, owner) = (std::mem::take(&mut self.key), std::mem::take(&mut self.owner));
+            store.inner.releases.start();
+            let pending = PendingRelease(store);
+            rt.spawn(async move {
+                let _ = release(&pending.0, &key, &owner).await;
+                drop(pending);
+            });
+        }
+    }
+}
+
 impl RedisStore {
     /// Takes the lease on `scope` for `ttl` if nobody holds it; `Ok(None)`
     /// when someone does.
@@ -239,6 +263,13 @@ impl RedisStore {
         loop {
             let owner = super::owner_id();
             let script = self.inner.lease_unless.clone();
+            // A caller that gives up mid-attempt (drops this future) may have
+            // taken the lease on the server without ever seeing it: released.
+            let mut abandoned = Abandoned {
+                store: Some(self.clone()),
+                key: lease_key.clone(),
+                owner: owner.clone(),
+            };
             let outcome = {
                 let (lease_key, record_key, owner) = (lease_key.clone(), record_key.clone(), owner.clone());
                 self.inner
@@ -252,9 +283,13 @@ impl RedisStore {
                             .invoke_async::<i64>(&mut c)
                             .await
                     })
-                    .await?
+                    .await
             };
-            match outcome {
+            // Kept armed on an error: the attempt may have reached the server.
+            if outcome.is_ok() {
+                abandoned.store = None;
+            }
+            match outcome? {
                 2 => return Ok(LeaseWait::Written),
                 1 => {
                     return Ok(LeaseWait::Acquired(Lease {

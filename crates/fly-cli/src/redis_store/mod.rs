@@ -12,6 +12,7 @@
 //! | `{prefix}scope:{scope}` | a scope's acquired token, JSON `{"v":1,"token","expires_at","source","scope"}` | Redis expiry at the token's `expires_at` (`SET … PXAT`) |
 //! | `{prefix}manual:{app}` | an app's manual token, same JSON | none: never expires |
 //! | `{prefix}lease:{scope}` | the owner id of whoever is acquiring the scope | the lease time (`SET … NX PX`) |
+//! | `{prefix}failure:{scope}` | the last failed CLI run of the scope, a [`FailureNote`](atlas_app_server::FailureNote) (sanitised, no token) | 1 h |
 //! | `{prefix}invalidate` | (a pub/sub channel, not a key) `{"v":1,"scope","origin"}` | none; never holds a token |
 //!
 //! # Running Redis for it in production
@@ -69,6 +70,7 @@ mod keys;
 mod lease;
 mod record;
 mod settings;
+mod storage;
 mod store;
 mod url;
 

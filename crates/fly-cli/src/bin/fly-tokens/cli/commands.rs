@@ -3,8 +3,9 @@
 //! down (so background persists land) before the process exits.
 
 use std::io::{self, IsTerminal, Read};
+use std::time::Duration;
 
-use atlas_app_server::{AppName, Token, TokenError, TokenTextError, Tokens, UserTokenFinding};
+use atlas_app_server::{AppName, StorageError, Token, TokenError, TokenTextError, Tokens, UserTokenFinding};
 use atlas_fly_cli::{check_token_text, looks_like_fly_token, ConfigOptions};
 
 use super::explain::{self, Context};
@@ -13,6 +14,10 @@ use super::mask::mask_secrets;
 use super::output::{tell, write_stdout};
 use super::signals::{self, Signals};
 use super::{Command, EXIT_FAILURE, EXIT_NO_TOKEN, EXIT_OK, EXIT_USAGE};
+
+/// How long the store's background work (lease releases) may take after
+/// the stack stopped.
+const SETTLE_BOUND: Duration = Duration::from_secs(2);
 
 /// The largest manual token read from stdin (a Fly token is a few hundred
 /// bytes; several joined stay far below this).
@@ -58,7 +63,7 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
         }
         _ => None,
     };
-    let config = options.build_with(store);
+    let config = options.build_with(store.clone());
     let org = config.get_settings().org.as_ref().map(|o| o.as_str().to_owned());
     let tokens = match Tokens::start(config).await {
         Ok(tokens) => tokens,
@@ -78,6 +83,9 @@ pub async fn run(options: &ConfigOptions, command: Command, signals: &mut Signal
         Err(caught) => return signals::finish(caught, Some(&tokens)).await,
     };
     tokens.shutdown().await;
+    // A Redis lease released in the background must reach Redis before we
+    // exit, or the next process waits for it to lapse.
+    store.settle(SETTLE_BOUND).await;
     code
 }
 
@@ -129,6 +137,7 @@ fn check_usage(options: &ConfigOptions, command: &Command) -> Result<(), String>
         AppName::validate(app).map_err(|e| format!("invalid app name: {e}"))?;
     }
     options.resolved_org().map_err(|e| e.to_string())?;
+    options.resolved_store().map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -170,6 +179,14 @@ fn failure(e: &TokenError, cx: &Context<'_>, options: &ConfigOptions) -> u8 {
             };
             tell!("{}", explain::no_token(report, &cx));
             EXIT_NO_TOKEN
+        }
+        TokenError::PersistFailed(StorageError::Unavailable(_)) => {
+            tell!("fly-tokens: {e}");
+            tell!(
+                "fly-tokens: the manual token was NOT stored (it is never kept in memory only): run the command \
+                 again once the store is reachable"
+            );
+            EXIT_FAILURE
         }
         TokenError::InvalidAppName(_) | TokenError::EmptyToken | TokenError::InvalidToken(_) => {
             tell!("fly-tokens: {}", mask_secrets(&e.to_string()));

@@ -25,7 +25,9 @@ pub const EXIT_NO_TOKEN: u8 = 1;
 /// cannot work, a manual token that is empty, not one line, too large or
 /// unreadable, a token on the command line.
 pub const EXIT_USAGE: u8 = 2;
-/// Anything else: the store cannot be used, the stack failed.
+/// Anything else: the store cannot be used (a Redis that cannot be reached,
+/// for the commands that need it: `set-manual`, `clear-manual`,
+/// `invalidate`, `status`), the stack failed.
 pub const EXIT_FAILURE: u8 = 3;
 
 const AFTER_HELP: &str = "\
@@ -56,6 +58,8 @@ Examples:
   fly-tokens set-manual my-app < token.txt
   fly-tokens status --json               # kind, scope, source, expires_at, fingerprint
   fly-tokens demo                        # the whole stack, simulated, no Fly account needed
+  fly-tokens --store redis://cache.internal:6379/0 get my-app
+                                         # one store, lease and invalidation for a whole fleet
 
 Set FLY_API_TOKEN for one command only, never `export` it: fly-tokens reads
 FLY_API_TOKEN as *your own* token, so an exported app token would be handed
@@ -63,6 +67,9 @@ back for every app by every later `get` in that shell.
 
 Exit codes: 0 ok, 1 no token available, 2 bad usage, 3 other failure (e.g. the store);
   130, 143, 129 when stopped by SIGINT (Ctrl-C), SIGTERM, SIGHUP (the fly CLI is killed).
+  With a Redis store that cannot be reached, `get` and `refresh` still answer (0 or 1;
+  a cold one acquires on its own, with a warning); set-manual, clear-manual, invalidate
+  and status exit 3.
 Logs go to stderr; RUST_LOG=info (or debug) shows more (default: warnings).";
 
 /// Fly.io API tokens for your apps: resolved once, cached, kept across runs.
@@ -178,7 +185,15 @@ async fn run(cli: Cli) -> u8 {
     };
     match cli.command {
         Command::Demo => signals.run(demo::run()).await,
-        Command::Status { json } => signals.run(status::run(&options, json)).await,
+        Command::Status { json } => {
+            // A store setting that names no store is bad usage, as for the
+            // other commands.
+            if let Err(e) = options.resolved_store() {
+                tell!("fly-tokens: {}", mask::mask_secrets(&e.to_string()));
+                return EXIT_USAGE;
+            }
+            signals.run(status::run(&options, json)).await
+        }
         command => commands::run(&options, command, &mut signals).await,
     }
 }
@@ -240,7 +255,7 @@ mod tests {
     fn a_token_on_the_command_line_is_caught_not_echoed_by_clap() {
         let cli = Cli::try_parse_from(["fly-tokens", "set-manual", "my-app", "FlyV1 fm2_x", "--store", "/s"])
             .expect("parses, to be refused by the command");
-        assert_eq!(cli.options.store_dir.as_deref(), Some(std::path::Path::new("/s")));
+        assert_eq!(cli.options.store.as_deref(), Some(std::ffi::OsStr::new("/s")));
         assert!(matches!(cli.command, Command::SetManual { ref on_command_line, .. } if on_command_line.len() == 1));
     }
 }
