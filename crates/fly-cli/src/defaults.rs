@@ -173,6 +173,13 @@ pub struct ConfigOptions {
     /// `PATH` are read (the process environment by default).
     #[arg(skip)]
     pub env: Env,
+
+    /// This process answers one request and exits (the `fly-tokens`
+    /// commands): a Redis store does not listen for the other stacks'
+    /// invalidations (`RedisSettings::listen_for_invalidations`), which
+    /// would only cost a connection. Off by default.
+    #[arg(skip)]
+    pub one_shot: bool,
 }
 
 impl ConfigOptions {
@@ -288,7 +295,9 @@ impl ConfigOptions {
             settings = settings.response_timeout(t);
         }
         let cli_timeout = self.cli_timeout.unwrap_or(Settings::default().cli_timeout);
-        settings.lease_time(cli_timeout + LEASE_MARGIN)
+        settings
+            .lease_time(cli_timeout + LEASE_MARGIN)
+            .listen_for_invalidations(!self.one_shot)
     }
 
     /// The user-token reader these options configure (for saying where the

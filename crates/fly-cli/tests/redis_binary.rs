@@ -213,6 +213,11 @@ fn exit_codes_while_redis_is_down() {
         "with a warning: {}",
         stderr(&out)
     );
+    assert!(
+        !stderr(&out).contains("subscribe"),
+        "a one-shot command does not listen for invalidations: {}",
+        stderr(&out)
+    );
     let out = run(&["refresh", "web"], None);
     assert_eq!(out.status.code(), Some(0), "refresh still answers: {}", stderr(&out));
     assert_eq!(calls(&sandbox), 2);

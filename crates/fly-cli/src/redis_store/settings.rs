@@ -48,6 +48,7 @@ pub struct RedisSettings {
     response_timeout: Duration,
     lease_time: Duration,
     tls_root_pem: Option<Vec<u8>>,
+    listen: bool,
 }
 
 /// A key prefix the store cannot use.
@@ -66,6 +67,7 @@ impl RedisSettings {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             lease_time: DEFAULT_LEASE_TIME,
             tls_root_pem: None,
+            listen: true,
         }
     }
 
@@ -108,6 +110,21 @@ impl RedisSettings {
     pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_pem = Some(pem.into());
         self
+    }
+
+    /// Whether a stack on this store subscribes to the other stacks'
+    /// invalidations (on by default). A process that answers one request and
+    /// exits (the `fly-tokens` commands) gains nothing from listening, and
+    /// saves a connection per run by not doing so; it still publishes its own.
+    pub fn listen_for_invalidations(mut self, listen: bool) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// Whether stacks on this store listen (see
+    /// [`listen_for_invalidations`](Self::listen_for_invalidations)).
+    pub fn listens_for_invalidations(&self) -> bool {
+        self.listen
     }
 
     /// The URL (its `Display` is masked).
@@ -156,6 +173,7 @@ impl fmt::Debug for RedisSettings {
         f.debug_struct("RedisSettings")
             .field("url", &self.url)
             .field("prefix", &self.prefix)
+            .field("listen", &self.listen)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("lease_time", &self.lease_time)

@@ -71,7 +71,8 @@ fn from_redis(key: &StorageKey, record: RedisRecord) -> Result<TokenRecord, Stri
 ///   older ones anyway);
 /// - invalidations go out on the channel and come back through a
 ///   [`Subscription`](super::Subscription), whose `Resynced` after an
-///   outage becomes [`Invalidation::Resynced`].
+///   outage becomes [`Invalidation::Resynced`] (unless the settings say
+///   [not to listen](crate::RedisSettings::listen_for_invalidations)).
 ///
 /// Give each stack a store of its own ([`RedisStore::new`], not a clone):
 /// a store does not hear what it published itself.
@@ -169,6 +170,9 @@ impl Storage for RedisStore {
     }
 
     fn subscribe_invalidations(&self) -> Option<InvalidationFeed> {
+        if !self.settings().listens_for_invalidations() {
+            return None;
+        }
         // The feed owns the subscription (dropping it ends the task), and the
         // subscription's callback feeds it: tie the knot through a slot.
         let slot = std::sync::Arc::new(parking_lot::Mutex::new(None));
@@ -205,6 +209,14 @@ impl Drop for SubscriptionSlot {
 mod tests {
     use super::*;
     use atlas_app_server::{AppName, OrgName};
+
+    #[test]
+    fn a_store_told_not_to_listen_has_no_feed() {
+        let url = "redis://127.0.0.1:1/0".parse().expect("url");
+        let store = RedisStore::new(crate::RedisSettings::new(url).listen_for_invalidations(false)).expect("store");
+        // No runtime here: a store that listened would have to spawn its task.
+        assert!(store.subscribe_invalidations().is_none());
+    }
 
     #[test]
     fn keys_and_records_map_both_ways() {

@@ -175,7 +175,10 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> u8 {
-    let options = cli.options;
+    let options = ConfigOptions {
+        one_shot: true,
+        ..cli.options
+    };
     let mut signals = match signals::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
