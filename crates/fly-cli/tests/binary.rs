@@ -862,6 +862,37 @@ fn a_store_others_can_use_is_refused_and_never_chmod_ed() {
 }
 
 #[test]
+fn a_shared_directory_holding_other_files_is_refused_without_suggesting_its_chmod() {
+    let s = Sandbox::new();
+    s.fly(&format!("echo '{TOKEN}'"));
+    // A home directory (or `/`): `chmod 700` there would lock others, or
+    // the user's own tools, out. Only another store is suggested.
+    let home = s.path("home-like");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::fs::write(home.join(".bashrc"), "# mine\n").expect("write");
+    chmod(&home, 0o755);
+    let out = s.bare().arg("--store").arg(&home).arg("status").output().expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("chmod"), "no chmod suggested: {err}");
+    assert!(err.contains("holds other files") && err.contains("--store"), "{err}");
+    assert_eq!(mode(&home), 0o755);
+    // A loose directory that holds only a store's entries is offered the chmod.
+    let store = s.path("loose-store");
+    std::fs::create_dir_all(store.join("org")).expect("mkdir");
+    std::fs::write(store.join("org/acme.json"), "{}").expect("write");
+    chmod(&store, 0o750);
+    let out = s.bare().arg("--store").arg(&store).arg("status").output().expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("chmod 700 {}", store.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(mode(&store), 0o750);
+}
+
+#[test]
 fn a_symlinked_store_is_judged_by_its_target_and_never_chmod_ed() {
     let s = Sandbox::new();
     s.fly(&format!("echo '{TOKEN}'"));

@@ -157,14 +157,42 @@ fn refusal(shown: &Path, target: &Path, meta: &Metadata) -> Option<String> {
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Some(format!(
+        let problem = format!(
             "{what} has mode {mode:04o}: group or others have access, and a token store must be private; \
-             refusing to use it, and its mode is left alone; use a directory meant only for tokens \
-             (--store or ATLAS_FLY_TOKENS_DIR), or, if this one is, run `chmod 700 {}`",
-            shell_quote(target)
-        ));
+             refusing to use it, and its mode is left alone"
+        );
+        // `chmod 700 /` or `chmod 700 ~` would lock others (or the user's
+        // own tools) out: offer the chmod only for what looks like a store.
+        return Some(if holds_only_store_entries(target) {
+            format!(
+                "{problem}; use a directory meant only for tokens (--store or ATLAS_FLY_TOKENS_DIR), or, \
+                 if this one is, run `chmod 700 {}`",
+                shell_quote(target)
+            )
+        } else {
+            format!("{problem}; it holds other files, so it is not meant only for tokens: {ELSEWHERE}")
+        });
     }
     None
+}
+
+/// Whether `dir` is empty or holds only what a token store keeps: its
+/// `org`/`app`/`manual` directories (and v1's `cached`) at the top, records,
+/// lock files, failure notes, temp files and moved-aside copies below.
+fn holds_only_store_entries(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    entries.into_iter().all(|entry| {
+        let Ok(entry) = entry else { return false };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { return false };
+        super::DIRS.contains(&name)
+            || name == "cached"
+            || name.ends_with(".json")
+            || name.ends_with(super::lock::LOCK_SUFFIX)
+            || name.ends_with(super::lock::NOTE_SUFFIX)
+            || name.contains(".json.corrupt-")
+            || (name.starts_with('.') && name.contains(".tmp-"))
+    })
 }
 
 /// Creates the missing ancestors of a store, as `mkdir -p` does: normal modes

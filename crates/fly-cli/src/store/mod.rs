@@ -95,7 +95,8 @@ const STRIPES: usize = 64;
 ///   An existing directory is used only when it is already private (owned by
 ///   this user, no group or other permission bit; a symlink is judged by its
 ///   target); otherwise opening fails with a message that says how to fix it
-///   (`chmod 700 DIR`, or another directory), and nothing is created in it
+///   (`chmod 700 DIR`, or another directory; only another when it holds
+///   files a store does not), and nothing is created in it
 ///   and no mode is changed.
 /// - **No secret outlives its use for long**: opening for writing removes
 ///   the temp files of writers that died (their name holds the writer's host
