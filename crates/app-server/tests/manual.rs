@@ -78,3 +78,22 @@ async fn an_empty_manual_token_is_refused() {
     let err = f.tokens.set_manual("my-app", "   ").await.expect_err("empty");
     assert_eq!(err, TokenError::EmptyToken);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_finds_only_the_manual_token_returns_it_with_a_warning() {
+    let capture = support::capture::Capture::default();
+    let _guard = capture.install();
+    let f = Fixture::with(failing_cli(), |c| c).await;
+    f.tokens.set_manual("my-app", fly("manual")).await.expect("stored");
+    let token = f.tokens.refresh("my-app").await.expect("the manual token again");
+    assert_eq!(token.expose(), fly("manual"));
+    let warned = capture
+        .events_at(tracing::Level::WARN)
+        .iter()
+        .any(|e| e.message().contains("only its manual token") && e.message().contains("set_manual"));
+    assert!(warned, "{:?}", capture.events());
+    assert!(
+        !capture.everything().contains(&fly("manual")),
+        "the token is never logged"
+    );
+}
