@@ -4,14 +4,6 @@
 //! Every figure is printed beside its anchor, measured in the same run, with
 //! the ratio `value / anchor_value`.
 
-/// atlas-supervisor's front page (`crates/supervisor/README.md`), its
-/// example compiled and run as a doc test (only under `cargo test --doc`)
-/// so that it stays true; here, because this crate already depends on the
-/// supervisor and on tokio's runtime and macros.
-#[cfg(doctest)]
-#[doc = include_str!("../../crates/supervisor/README.md")]
-pub struct SupervisorReadmeDoctests;
-
 pub mod contenders;
 pub mod otp;
 pub mod restart;
@@ -283,6 +275,30 @@ pub fn key_sequences(threads: usize, len: usize, keys: usize) -> Vec<Vec<u16>> {
                 .collect()
         })
         .collect()
+}
+
+/// Builds the `fly-tokens` binary in this bench's profile (release under
+/// `cargo xtask bench`) and returns its path, beside the running bench
+/// binary: for the benches that run it as real processes.
+///
+/// # Panics
+/// When the build fails or leaves no binary: the bench cannot run.
+pub fn build_fly_tokens() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build
+        .current_dir(&root)
+        .args(["build", "--quiet", "-p", "atlas-fly-cli", "--bin", "fly-tokens"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build of fly-tokens failed");
+    let exe = std::env::current_exe().expect("own path");
+    let bin = exe.parent().expect("target dir").join("fly-tokens");
+    assert!(bin.exists(), "{} not built", bin.display());
+    bin
 }
 
 /// A 300-byte token shaped like the OTP script's: `FlyV1 fm2_` and

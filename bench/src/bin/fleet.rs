@@ -204,26 +204,6 @@ fn fake_cli(delay: Duration, calls: Arc<AtomicUsize>) -> impl atlas_app_server::
 // ---------------------------------------------------------------------------
 // Processes.
 
-/// Builds `fly-tokens` (as the `processes` bench does) and returns its
-/// path, beside this binary.
-fn fly_tokens() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .current_dir(&root)
-        .args(["build", "--quiet", "-p", "atlas-fly-cli", "--bin", "fly-tokens"]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build of fly-tokens failed");
-    let exe = std::env::current_exe().expect("own path");
-    let bin = exe.parent().expect("target dir").join("fly-tokens");
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
-}
-
 /// `n` `fly-tokens get` processes at once, cold on one scope under a fresh
 /// prefix: (wall time, CLI calls, distinct tokens printed).
 fn cold_processes(bin: &Path, redis: &Redis, n: usize, run: usize) -> (Duration, usize, usize) {
@@ -280,7 +260,7 @@ fn cold_processes(bin: &Path, redis: &Redis, n: usize, run: usize) -> (Duration,
 }
 
 fn processes(opts: &Opts, redis: &Redis) {
-    let bin = fly_tokens();
+    let bin = atlas_bench::build_fly_tokens();
     opts.section("20 fly-tokens processes cold on one scope, one Redis store (fake fly: 0.2 s, counted)");
     opts.note("anchor: one process alone on a cold scope, same fake fly, same run");
     let rounds = opts.pick(5, 3);

@@ -64,25 +64,6 @@ impl Drop for Scratch {
     }
 }
 
-/// Builds `fly-tokens` in this bench's profile and returns its path.
-fn fly_tokens() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .current_dir(&root)
-        .args(["build", "--quiet", "-p", "atlas-fly-cli", "--bin", "fly-tokens"]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build of fly-tokens failed");
-    let exe = std::env::current_exe().expect("own path");
-    let bin = exe.parent().expect("target dir").join("fly-tokens");
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
-}
-
 /// `fly-tokens --store STORE get APP`, in the scratch's environment only.
 fn get(bin: &Path, scratch: &Scratch, store: &Path, app: &str) -> Child {
     let dir = &scratch.0;
@@ -125,7 +106,7 @@ fn run(bin: &Path, scratch: &Scratch, round: usize, n: usize) -> (f64, usize) {
 
 fn main() {
     let opts = Opts::from_args();
-    let bin = fly_tokens();
+    let bin = atlas_bench::build_fly_tokens();
     let t0 = Instant::now();
     let scratch = Scratch::new();
     let rounds = opts.pick(7, 3);

@@ -122,24 +122,10 @@ impl Sandbox {
         v["tokens"].as_array().expect("array").clone()
     }
 
-    /// Runs `cmd`, killing it (and failing the test) if it has not exited
-    /// within 10 s: for what used to hang.
-    fn run_bounded(&self, mut cmd: Command, what: &str) -> Output {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn fly-tokens");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("fly-tokens hung: {what}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("wait fly-tokens")
+    /// Runs `cmd`, failing the test if it has not exited within 10 s: for
+    /// what used to hang.
+    fn run_bounded(&self, cmd: Command, what: &str) -> Output {
+        support::run_bounded(cmd, None, Duration::from_secs(10), what)
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
@@ -163,22 +149,8 @@ fn feed(mut cmd: Command, stdin: &str) -> Output {
 
 /// Runs `cmd` with piped output, failing (not hanging) when it does not
 /// finish within a bound only a hang exceeds.
-fn run_bounded(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fly-tokens");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("fly-tokens hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+fn run_bounded(cmd: Command) -> Output {
+    support::run_bounded(cmd, None, Duration::from_secs(20), "fly-tokens")
 }
 
 fn mode(path: &Path) -> u32 {

@@ -7,9 +7,8 @@
 mod redis_support;
 mod support;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis_support::{free_port, Options, RedisServer};
 use support::sandbox::Sandbox;
@@ -45,24 +44,8 @@ fn fly_tokens(sandbox: &Sandbox, args: &[&str]) -> Command {
 
 /// Runs `cmd` (with `stdin`, if any), failing the test if it has not exited
 /// within 30 s: for what could hang.
-fn bounded(mut cmd: Command, stdin: Option<&str>) -> Output {
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().expect("spawn fly-tokens");
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        let _ = pipe.write_all(text.as_bytes());
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("fly-tokens hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("wait")
+fn bounded(cmd: Command, stdin: Option<&str>) -> Output {
+    support::run_bounded(cmd, stdin, Duration::from_secs(30), "fly-tokens")
 }
 
 fn stdout(out: &Output) -> String {
