@@ -199,32 +199,113 @@ fn herd(apps: usize, orgs: usize, callers: usize, delay: Duration) -> (Duration,
     (wall, calls.load(Ordering::Relaxed))
 }
 
+/// The same herd with no token stack: `apps` bare tokio tasks (started in
+/// the timed section, as the stack's servers are), each answering its
+/// callers (one unbounded mpsc message and one oneshot reply per caller)
+/// once its org's single `delay` sleep has passed. The least a server per
+/// app costs for this herd: the callers' spawning, one message and one
+/// reply each, and the joining, with none of the stack's work.
+fn bare_herd(apps: usize, orgs: usize, callers: usize, delay: Duration) -> Duration {
+    use tokio::sync::{mpsc, oneshot, OnceCell};
+    let rt = runtime(2);
+    rt.block_on(async {
+        let flights: Vec<Arc<OnceCell<()>>> = (0..orgs).map(|_| Arc::new(OnceCell::new())).collect();
+        let t0 = Instant::now();
+        let servers: Vec<mpsc::UnboundedSender<oneshot::Sender<bool>>> = (0..apps)
+            .map(|i| {
+                let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<bool>>();
+                let flight = flights[i % orgs].clone();
+                tokio::spawn(async move {
+                    while let Some(reply) = rx.recv().await {
+                        flight.get_or_init(|| tokio::time::sleep(delay)).await;
+                        let _ = reply.send(true);
+                    }
+                });
+                tx
+            })
+            .collect();
+        let servers = Arc::new(servers);
+        let mut tasks = Vec::with_capacity(apps * callers);
+        for c in 0..callers {
+            for i in 0..apps {
+                let i = (i + c * 7) % apps;
+                let servers = servers.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (tx, rx) = oneshot::channel();
+                    servers[i].send(tx).is_ok() && rx.await.unwrap_or(false)
+                }));
+            }
+        }
+        for t in tasks {
+            assert!(t.await.expect("joins"), "every caller got a reply");
+        }
+        t0.elapsed()
+    })
+}
+
+/// Wall time of spawning `n` trivial tasks from outside the runtime (as
+/// the herds spawn their callers) and joining them in order.
+fn spawn_join(n: usize) -> Duration {
+    let rt = runtime(2);
+    rt.block_on(async {
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(async move { black_box(i) == i })).collect();
+        for t in tasks {
+            assert!(t.await.expect("joins"));
+        }
+        t0.elapsed()
+    })
+}
+
 fn cold_herd(opts: &Opts) {
-    opts.section("cold herd: 1,000 apps x 16 concurrent callers, fake CLI taking 20 ms");
+    opts.section(&format!(
+        "cold herd: 1,000 apps x 16 concurrent callers, fake CLI taking 20 ms, median of {} samples",
+        opts.samples()
+    ));
     let cli = Duration::from_millis(20);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for orgs in [1, 10] {
-        // The anchor is measured: the same herd with one caller per app (so
-        // the same servers, the same flights, the same CLI), never a model.
-        let (one_caller, _) = herd(1_000, orgs, 1, cli);
-        let (wall, calls) = herd(1_000, orgs, 16, cli);
+        // The anchors are measured: the same herd with one caller per app
+        // (so the same servers, the same flights, the same CLI), and the
+        // same herd on bare tokio tasks; never a model. Samples interleaved,
+        // so that load from elsewhere hits all alike.
+        let (mut one, mut ours, mut bare, mut spawned) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut calls = Vec::new();
+        for _ in 0..opts.samples() {
+            one.push(ms(herd(1_000, orgs, 1, cli).0));
+            let (wall, n) = herd(1_000, orgs, 16, cli);
+            ours.push(ms(wall));
+            calls.push(n);
+            bare.push(ms(bare_herd(1_000, orgs, 16, cli)));
+            spawned.push(ms(spawn_join(16_000)));
+        }
         opts.note(&format!(
-            "{orgs} org(s): anchor the same herd with one caller per app, measured in this run"
+            "{orgs} org(s): anchors the same herd with one caller per app, and the same herd on bare tokio \
+             tasks, measured in this run; spawning and joining 16,000 trivial tasks alone took {:.1} ms",
+            median(&spawned)
         ));
         opts.report_goal(
             &format!("cold herd 1,000 apps in {orgs} org(s) x 16 callers, CLI calls"),
-            calls as f64,
+            calls[0] as f64,
             "calls",
             "expected: one call per org,",
             orgs as f64,
         );
         opts.report(
             &format!("cold herd 1,000 apps in {orgs} org(s) x 16 callers, wall time"),
-            wall.as_secs_f64() * 1e3,
+            median(&ours),
             "ms",
             "1,000 apps x 1 caller, same CLI",
-            one_caller.as_secs_f64() * 1e3,
+            median(&one),
         );
-        assert_eq!(calls, orgs, "the CLI ran exactly once per org");
+        opts.report(
+            &format!("cold herd 1,000 apps in {orgs} org(s) x 16 callers, wall time vs bare tokio"),
+            median(&ours),
+            "ms",
+            "1,000 bare tasks, mpsc+oneshot per caller",
+            median(&bare),
+        );
+        assert!(calls.iter().all(|&n| n == orgs), "the CLI ran exactly once per org");
     }
 }
 
