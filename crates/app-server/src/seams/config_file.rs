@@ -1,7 +1,11 @@
 //! `ConfigFileFn`: where the user's own token comes from.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use crate::Token;
 
@@ -63,19 +67,66 @@ pub(crate) enum UserTokenRead {
     Panicked,
 }
 
-/// Runs `reader` on the blocking pool, waiting at most `bound`.
-///
-/// `spawn_blocking` rather than a thread of our own: tokio does not
-/// auto-advance a paused clock while a blocking task runs, so tests on
-/// paused time never see a read time out that merely took real time.
-pub(crate) async fn read_user_token(reader: &Arc<dyn ConfigFileFn>, bound: Duration) -> UserTokenRead {
-    let reader = Arc::clone(reader);
-    let read = tokio::task::spawn_blocking(move || reader.read_token());
-    match tokio::time::timeout(bound, read).await {
-        Ok(Ok(token)) => UserTokenRead::Done(token),
-        Ok(Err(_)) => UserTokenRead::Panicked,
-        // Dropping the handle detaches the read; it ends on its own.
-        Err(_) => UserTokenRead::TimedOut,
+/// The reads of the user's token of one stack incarnation, one at a time:
+/// the token is the user's, not an app's, so a herd of cold apps shares the
+/// read in flight instead of each taking a blocking thread to read the same
+/// file. Nothing is kept once a read is done: a read that starts after it
+/// sees a changed value, exactly as without sharing.
+#[derive(Default)]
+pub(crate) struct UserTokenReads {
+    flight: Mutex<Option<Flight>>,
+}
+
+/// One read in flight: the reader it runs (a reconfigured stack's new
+/// reader never joins an old read) and its answer, once there.
+struct Flight {
+    reader: Arc<dyn ConfigFileFn>,
+    answer: watch::Receiver<Option<Answer>>,
+}
+
+/// What a read returned; `Err` when it panicked.
+type Answer = Result<Option<Token>, ()>;
+
+impl UserTokenReads {
+    /// The answer of the read of `reader` in flight, or of a new one, run on
+    /// the blocking pool; waits at most `bound` (the read itself goes on and
+    /// ends on its own).
+    ///
+    /// `spawn_blocking` rather than a thread of our own: tokio does not
+    /// auto-advance a paused clock while a blocking task runs, so tests on
+    /// paused time never see a read time out that merely took real time.
+    pub(crate) async fn read(&self, reader: &Arc<dyn ConfigFileFn>, bound: Duration) -> UserTokenRead {
+        let mut answer = self.join_or_start(reader);
+        let waited = tokio::time::timeout(bound, async {
+            answer.wait_for(Option::is_some).await.map(|done| done.clone())
+        })
+        .await;
+        match waited {
+            Ok(Ok(Some(Ok(token)))) => UserTokenRead::Done(token),
+            // It panicked, or was dropped unrun (the runtime is shutting down).
+            Ok(Ok(Some(Err(())) | None) | Err(_)) => UserTokenRead::Panicked,
+            Err(_) => UserTokenRead::TimedOut,
+        }
+    }
+
+    fn join_or_start(&self, reader: &Arc<dyn ConfigFileFn>) -> watch::Receiver<Option<Answer>> {
+        let mut flight = self.flight.lock();
+        if let Some(f) = flight.as_ref() {
+            if Arc::ptr_eq(&f.reader, reader) && f.answer.borrow().is_none() {
+                return f.answer.clone();
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        let read = Arc::clone(reader);
+        tokio::task::spawn_blocking(move || {
+            let answer = std::panic::catch_unwind(AssertUnwindSafe(|| read.read_token())).map_err(drop);
+            let _ = tx.send(Some(answer));
+        });
+        *flight = Some(Flight {
+            reader: Arc::clone(reader),
+            answer: rx.clone(),
+        });
+        rx
     }
 }
 
@@ -94,7 +145,7 @@ mod tests {
             None
         });
         let started = std::time::Instant::now();
-        let read = read_user_token(&reader, Duration::from_millis(50)).await;
+        let read = UserTokenReads::default().read(&reader, Duration::from_millis(50)).await;
         assert!(matches!(read, UserTokenRead::TimedOut), "{read:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "bounded");
         release.send(()).expect("the reader still waits");
@@ -109,15 +160,86 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             Some(Token::new("fm2_x"))
         });
-        let read = read_user_token(&reader, Duration::from_millis(1)).await;
+        let read = UserTokenReads::default().read(&reader, Duration::from_millis(1)).await;
         assert!(
             matches!(read, UserTokenRead::Done(Some(ref t)) if t.expose() == "fm2_x"),
             "{read:?}"
         );
         let reader: Arc<dyn ConfigFileFn> = Arc::new(|| -> Option<Token> { panic!("reader bug") });
         assert!(matches!(
-            read_user_token(&reader, Duration::from_secs(1)).await,
+            UserTokenReads::default().read(&reader, Duration::from_secs(1)).await,
             UserTokenRead::Panicked
         ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_share_the_one_in_flight_and_later_ones_read_again() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = parking_lot::Mutex::new(gate);
+        let counted = calls.clone();
+        let reader: Arc<dyn ConfigFileFn> = Arc::new(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = gate.lock().recv();
+            Some(Token::new("fm2_x"))
+        });
+        let reads = Arc::new(UserTokenReads::default());
+        let herd: Vec<_> = (0..10)
+            .map(|_| {
+                let (reads, reader) = (reads.clone(), reader.clone());
+                tokio::spawn(async move { reads.read(&reader, Duration::from_secs(20)).await })
+            })
+            .collect();
+        // Every caller asks while the first read is still blocked.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..10 {
+            let _ = release.send(());
+        }
+        for read in herd {
+            let read = read.await.expect("joins");
+            assert!(
+                matches!(read, UserTokenRead::Done(Some(ref t)) if t.expose() == "fm2_x"),
+                "{read:?}"
+            );
+        }
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one read for the herd"
+        );
+        // Done reads are not kept: the next caller reads again.
+        assert!(matches!(
+            reads.read(&reader, Duration::from_secs(20)).await,
+            UserTokenRead::Done(Some(_))
+        ));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn another_reader_never_joins_a_read_of_the_old_one() {
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = parking_lot::Mutex::new(gate);
+        let old: Arc<dyn ConfigFileFn> = Arc::new(move || {
+            let _ = gate.lock().recv();
+            Some(Token::new("fm2_old"))
+        });
+        let new: Arc<dyn ConfigFileFn> = Arc::new(|| Some(Token::new("fm2_new")));
+        let reads = Arc::new(UserTokenReads::default());
+        let (r, o) = (reads.clone(), old.clone());
+        let pending = tokio::spawn(async move { r.read(&o, Duration::from_secs(20)).await });
+        tokio::task::yield_now().await;
+        let read = reads.read(&new, Duration::from_secs(20)).await;
+        assert!(
+            matches!(read, UserTokenRead::Done(Some(ref t)) if t.expose() == "fm2_new"),
+            "{read:?}"
+        );
+        release.send(()).expect("the old read waits");
+        let read = pending.await.expect("joins");
+        assert!(
+            matches!(read, UserTokenRead::Done(Some(ref t)) if t.expose() == "fm2_old"),
+            "{read:?}"
+        );
     }
 }

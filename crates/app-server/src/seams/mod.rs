@@ -10,8 +10,8 @@ mod token;
 
 pub use broadcast::{Invalidation, InvalidationFeed, InvalidationSender};
 pub use cmd::{cmd_fn, CmdFn, CmdOutput, FnCmd, NoCli};
-pub(crate) use config_file::{read_user_token, UserTokenRead};
 pub use config_file::{ConfigFileFn, NoConfigFile, USER_TOKEN_READ_TIMEOUT};
+pub(crate) use config_file::{UserTokenRead, UserTokenReads};
 pub(crate) use failure_note::wall_now;
 pub use failure_note::{FailureNote, FAILURE_NOTE_LIMIT};
 pub use scope::Scope;

@@ -26,6 +26,8 @@ pub(crate) struct Incarnation {
     pub(crate) table: TokenTable,
     /// What the apps of each scope share; forgotten with the cache.
     pub(crate) scopes: crate::scopes::Scopes,
+    /// The read of the user's token in flight, shared by the apps.
+    pub(crate) user_token_reads: crate::seams::UserTokenReads,
     pub(crate) tasks: TaskSupervisor,
     pub(crate) apps: DynamicSupervisorRef,
     /// Per stack, not per incarnation: a persist queued by an old

@@ -164,6 +164,7 @@ fn apps_spec(stack: Arc<Stack>, max_apps: Option<usize>) -> ChildSpec {
                         registry_alive: registry_alive.clone(),
                         table,
                         scopes: crate::scopes::Scopes::default(),
+                        user_token_reads: crate::seams::UserTokenReads::default(),
                         tasks: tasks.clone(),
                         apps,
                         lanes: stack.lanes.clone(),

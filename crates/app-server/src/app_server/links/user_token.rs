@@ -2,7 +2,7 @@
 
 use crate::app_server::resolve::{refused, Cx, Miss, Outcome, ServerEnv};
 use crate::config::secs;
-use crate::seams::{read_user_token, UserTokenRead};
+use crate::seams::UserTokenRead;
 use crate::{expiry, Source, UserTokenFinding, USER_TOKEN_READ_TIMEOUT};
 
 /// The user's own token is theirs: it goes in the table for
@@ -10,14 +10,19 @@ use crate::{expiry, Source, UserTokenFinding, USER_TOKEN_READ_TIMEOUT};
 /// a changed or removed value wins on the next miss, and a process started
 /// with the user token disabled never sees one.
 ///
-/// The read runs off the worker and is bounded: it may read a file.
+/// The read runs off the worker and is bounded: it may read a file. The
+/// stack's apps share a read in flight (the token is the user's, not an app's).
 pub(crate) async fn user_token(env: &ServerEnv, cx: &Cx) -> Result<Outcome, Miss> {
     let settings = &env.config.settings;
     let app = &env.app;
     if !settings.config_file_enabled {
         return Err(Miss::UserToken(UserTokenFinding::Disabled));
     }
-    let token = match read_user_token(&env.config.config_file_fn, USER_TOKEN_READ_TIMEOUT).await {
+    let read = env
+        .inc
+        .user_token_reads
+        .read(&env.config.config_file_fn, USER_TOKEN_READ_TIMEOUT);
+    let token = match read.await {
         UserTokenRead::Done(Some(token)) if !token.is_empty() && Some(&token) != cx.mode.replacing() => token,
         UserTokenRead::Done(_) => return Err(Miss::UserToken(UserTokenFinding::None)),
         UserTokenRead::TimedOut => {
