@@ -113,6 +113,7 @@ mod config;
 mod error;
 mod expiry;
 mod loom;
+mod msgpack;
 mod persist;
 mod redact;
 mod report;
