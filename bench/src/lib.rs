@@ -278,25 +278,43 @@ pub fn key_sequences(threads: usize, len: usize, keys: usize) -> Vec<Vec<u16>> {
 }
 
 /// Builds the `fly-tokens` binary in this bench's profile (release under
-/// `cargo xtask bench`) and returns its path, beside the running bench
-/// binary: for the benches that run it as real processes.
+/// `cargo xtask bench`) and returns its path: for the benches that run it
+/// as real processes.
+///
+/// It is built into a target directory of its own (`fly-tokens-bench`
+/// beside the bench's profile directory): built alone, `atlas-fly-cli`
+/// resolves its dependencies' features differently from the bench crate,
+/// and in the shared target directory each build would invalidate the
+/// other's, rebuilding the bench binaries after every process bench.
 ///
 /// # Panics
 /// When the build fails or leaves no binary: the bench cannot run.
 pub fn build_fly_tokens() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let exe = std::env::current_exe().expect("own path");
+    let profile_dir = exe.parent().expect("profile dir");
+    let profile = profile_dir.file_name().expect("profile name").to_owned();
+    let target = profile_dir.parent().expect("target dir").join("fly-tokens-bench");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     build
         .current_dir(&root)
-        .args(["build", "--quiet", "-p", "atlas-fly-cli", "--bin", "fly-tokens"]);
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "atlas-fly-cli",
+            "--bin",
+            "fly-tokens",
+            "--target-dir",
+        ])
+        .arg(&target);
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }
     let status = build.status().expect("run cargo build");
     assert!(status.success(), "cargo build of fly-tokens failed");
-    let exe = std::env::current_exe().expect("own path");
-    let bin = exe.parent().expect("target dir").join("fly-tokens");
+    let bin = target.join(profile).join("fly-tokens");
     assert!(bin.exists(), "{} not built", bin.display());
     bin
 }
