@@ -8,11 +8,11 @@
 //! the overlay registry's crates under `$CARGO_HOME/registry/src` once per
 //! name and version and never refreshes them, so after any change to a
 //! library's API its dependents were verified against the stale copy (and
-//! failed). Here each `.crate` is unpacked under `target/package-check/`
+//! failed). Here each `.crate` is unpacked under `<target dir>/package-check/`
 //! and all of them are built together, each atlas dependency patched to its
 //! unpacked sibling, with the workspace's lock file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -66,9 +66,12 @@ pub fn check() -> Result<(), String> {
         package.args(["--exclude", name]);
     }
     offline_first(package)?;
+    // Where cargo put the `.crate`s: `target/`, or `CARGO_TARGET_DIR` (or
+    // `build.target-dir`) when set, as cargo metadata says.
+    let target = target_directory(&meta)?;
     // Its `target/` stays from run to run (the build is incremental); the
     // unpacked crates are fresh each time.
-    let check_dir = Path::new("target").join("package-check");
+    let check_dir = target.join("package-check");
     std::fs::create_dir_all(&check_dir).map_err(|e| format!("cannot create {}: {e}", check_dir.display()))?;
     let mut bad = Vec::new();
     for lib in &libs {
@@ -76,7 +79,7 @@ pub fn check() -> Result<(), String> {
         if unpacked.exists() {
             std::fs::remove_dir_all(&unpacked).map_err(|e| format!("cannot empty {}: {e}", unpacked.display()))?;
         }
-        let krate = Path::new("target").join("package").join(format!("{}.crate", lib.dir()));
+        let krate = target.join("package").join(format!("{}.crate", lib.dir()));
         let mut tar = std::process::Command::new("tar");
         tar.arg("xzf").arg(&krate).arg("-C").arg(&check_dir);
         cmd::run(&mut tar)?;
@@ -161,6 +164,14 @@ fn metadata() -> Result<Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| format!("bad cargo metadata: {e}"))
 }
 
+/// The workspace's target directory, as cargo resolves it.
+fn target_directory(meta: &Value) -> Result<PathBuf, String> {
+    meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata names no target_directory".to_owned())
+}
+
 /// `publish = false` shows in `cargo metadata` as `"publish": []`.
 fn publishable(pkg: &Value) -> bool {
     !pkg["publish"].as_array().is_some_and(Vec::is_empty)
@@ -234,6 +245,14 @@ mod tests {
             .collect();
         assert_eq!(names, ["atlas-supervisor", "atlas-cache"]);
         assert_eq!(unpublishable(&meta()).expect("packages"), ["xtask", "atlas-bench"]);
+    }
+
+    #[test]
+    fn the_crates_are_found_where_cargo_says_its_target_directory_is() {
+        let mut meta = meta();
+        assert!(target_directory(&meta).is_err(), "no guess when cargo names none");
+        meta["target_directory"] = serde_json::json!("/elsewhere/target");
+        assert_eq!(target_directory(&meta), Ok(PathBuf::from("/elsewhere/target")));
     }
 
     #[test]
