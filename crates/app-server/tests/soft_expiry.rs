@@ -61,7 +61,9 @@ async fn soft_expiry_points_are_spread_over_the_jitter_window() {
         }
         seen.push(f.cli.calls());
     }
-    assert_eq!(*seen.last().expect("some"), 80, "every app refreshed within 12 minutes");
+    // Every refresh was due within the 12 minutes; the last ones may still be
+    // finishing (their chains run partly on the blocking pool, in real time).
+    eventually(|| async { (f.cli.calls() == 80).then_some(()) }).await;
     let steps = seen.windows(2).filter(|w| w[1] > w[0]).count();
     assert!(
         steps >= 3,

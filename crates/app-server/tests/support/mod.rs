@@ -133,18 +133,22 @@ impl Fixture {
 }
 
 /// Yields to the runtime until `check` gives `Some` (the other tasks run
-/// meanwhile); panics after many rounds. Waits for an event that has no
-/// other handle to await; never sleeps.
+/// meanwhile); panics after 10 s of real time, a bound only a hang reaches.
+/// Waits for an event that has no other handle to await; never sleeps, so
+/// a paused clock does not move. (The bound is real time, not a number of
+/// rounds: work on tokio's blocking pool, such as the read of the user's
+/// token, finishes in real time, which a loaded machine stretches.)
 pub async fn eventually<T, F, Fut>(mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..10_000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
         if let Some(t) = check().await {
             return t;
         }
+        assert!(std::time::Instant::now() < deadline, "condition never became true");
         tokio::task::yield_now().await;
     }
-    panic!("condition never became true");
 }
