@@ -190,8 +190,8 @@ fn holds_only_store_entries(dir: &Path) -> bool {
             || name.ends_with(".json")
             || name.ends_with(super::lock::LOCK_SUFFIX)
             || name.ends_with(super::lock::NOTE_SUFFIX)
-            || name.contains(".json.corrupt-")
-            || (name.starts_with('.') && name.contains(".tmp-"))
+            || super::record::parse_moved_aside(name).is_some()
+            || super::record::parse_temp(name).is_some()
     })
 }
 
