@@ -319,6 +319,26 @@ pub fn build_fly_tokens() -> std::path::PathBuf {
     bin
 }
 
+/// The wall time of one `Tokens::get` per `(stack, names, index)` of
+/// `herd`, all spawned at once on the current runtime and joined: the
+/// cold-herd figures' timed part. The plan is walked inside the timing, as
+/// each caller's clones are part of its cost.
+///
+/// # Panics
+/// When a caller gets no token: the herd figure would be meaningless.
+pub async fn gets_at_once(
+    herd: impl Iterator<Item = (atlas_app_server::Tokens, std::sync::Arc<Vec<String>>, usize)>,
+) -> std::time::Duration {
+    let t0 = Instant::now();
+    let tasks: Vec<_> = herd
+        .map(|(tokens, names, i)| tokio::spawn(async move { tokens.get(&names[i]).await.is_ok() }))
+        .collect();
+    for t in tasks {
+        assert!(t.await.expect("joins"), "every caller got a token");
+    }
+    t0.elapsed()
+}
+
 /// A 300-byte token shaped like the OTP script's: `FlyV1 fm2_` and
 /// pseudo-random base64url, different for each `i`.
 pub fn fake_token(i: usize) -> String {

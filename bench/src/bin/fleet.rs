@@ -315,21 +315,13 @@ fn machines(opts: &Opts, redis: &Redis) {
     let wall = rt.block_on(async {
         let stacks = fleet(redis, "bench-machines:", 4, CLI_DELAY, &calls).await;
         let names: Arc<Vec<String>> = Arc::new((0..apps).map(|i| format!("app-{i}")).collect());
-        let t0 = Instant::now();
-        let mut tasks = Vec::with_capacity(stacks.len() * apps * callers);
-        for c in 0..callers {
-            for (s, tokens) in stacks.iter().enumerate() {
-                for i in 0..apps {
-                    let i = (i + c * 7 + s * 13) % apps;
-                    let (tokens, names) = (tokens.clone(), names.clone());
-                    tasks.push(tokio::spawn(async move { tokens.get(&names[i]).await.is_ok() }));
-                }
-            }
-        }
-        for t in tasks {
-            assert!(t.await.expect("joins"), "every caller got a token");
-        }
-        let wall = t0.elapsed();
+        let herd = (0..callers).flat_map(|c| {
+            let (stacks, names) = (&stacks, &names);
+            stacks.iter().enumerate().flat_map(move |(s, tokens)| {
+                (0..apps).map(move |i| (tokens.clone(), names.clone(), (i + c * 7 + s * 13) % apps))
+            })
+        });
+        let wall = atlas_bench::gets_at_once(herd).await;
         for tokens in stacks {
             tokens.shutdown().await;
         }

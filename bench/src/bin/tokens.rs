@@ -177,20 +177,9 @@ fn herd(apps: usize, orgs: usize, callers: usize, delay: Duration) -> (Duration,
             stacks.push(Tokens::start(config).await.expect("starts"));
         }
         let names: Arc<Vec<String>> = Arc::new((0..apps).map(app).collect());
-        let t0 = Instant::now();
-        let mut tasks = Vec::with_capacity(apps * callers);
-        for c in 0..callers {
-            for i in 0..apps {
-                // Interleave the apps so that each app's callers arrive spread out.
-                let i = (i + c * 7) % apps;
-                let (tokens, names) = (stacks[i % orgs].clone(), names.clone());
-                tasks.push(tokio::spawn(async move { tokens.get(&names[i]).await.is_ok() }));
-            }
-        }
-        for t in tasks {
-            assert!(t.await.expect("joins"), "every caller got a token");
-        }
-        let wall = t0.elapsed();
+        // Interleave the apps so that each app's callers arrive spread out.
+        let herd = (0..callers).flat_map(|c| (0..apps).map(move |i| (i + c * 7) % apps));
+        let wall = atlas_bench::gets_at_once(herd.map(|i| (stacks[i % orgs].clone(), names.clone(), i))).await;
         for tokens in stacks {
             tokens.shutdown().await;
         }
