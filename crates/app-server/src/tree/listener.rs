@@ -18,6 +18,7 @@ use std::sync::Arc;
 use atlas_supervisor::{Child, ChildContext, ChildSpec, ExitReason, RestartType, StartError};
 
 use super::{Incarnation, Stack};
+use crate::scopes::ScopeSlot;
 use crate::{Invalidation, InvalidationFeed, Scope};
 
 /// The child spec; `None` when the store has no broadcast.
@@ -34,7 +35,7 @@ pub(crate) fn spec(stack: &Arc<Stack>) -> Option<ChildSpec> {
             };
             Ok(Child::new(async move {
                 if restarted {
-                    drop_everything(&taken.stack);
+                    apply(&taken.stack, &Invalidation::Resynced);
                 }
                 loop {
                     let Some(feed) = taken.feed.as_mut() else {
@@ -109,28 +110,20 @@ pub(crate) fn apply(stack: &Stack, event: &Invalidation) {
     }
 }
 
-fn drop_everything(stack: &Stack) {
-    apply(stack, &Invalidation::Resynced);
-}
-
 /// Forgets the scope's token and removes the table entry of every app that
 /// was served it; how many.
 fn drop_scope(inc: &Incarnation, scope: &Scope) -> usize {
-    let Some(slot) = inc.scopes.get(scope) else { return 0 };
+    inc.scopes.get(scope).map_or(0, |slot| forget(inc, &slot))
+}
+
+fn drop_all(inc: &Incarnation) -> usize {
+    inc.scopes.all().iter().map(|slot| forget(inc, slot)).sum()
+}
+
+fn forget(inc: &Incarnation, slot: &ScopeSlot) -> usize {
     let apps = slot.forget();
     for app in &apps {
         inc.table.remove(app.as_str());
     }
     apps.len()
-}
-
-fn drop_all(inc: &Incarnation) -> usize {
-    let mut dropped = 0;
-    for slot in inc.scopes.all() {
-        for app in slot.forget() {
-            inc.table.remove(app.as_str());
-            dropped += 1;
-        }
-    }
-    dropped
 }
